@@ -1,0 +1,147 @@
+"""Start and stop Azurite (the Azure Storage emulator) from the project-local npm install.
+
+``make`` installs Azurite into ``.local/azurite``; this module finds free loopback ports, starts
+it with in-memory persistence (or a data folder), waits until every service accepts connections
+and hands back the connection string the storage SDKs use.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE_BIN = ROOT / ".local" / "azurite" / "node_modules" / ".bin" / "azurite"
+
+# The well-known development account every Azure Storage emulator accepts.
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def free_port() -> int:
+    """Ask the kernel for an unused loopback port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"Azurite did not open port {port} in time")
+
+
+@dataclass
+class Azurite:
+    """A running Azurite process and the endpoints it serves."""
+
+    blob_port: int
+    queue_port: int
+    table_port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;"
+            f"AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{DEV_ACCOUNT};"
+            f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{DEV_ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{self.table_port}/{DEV_ACCOUNT};"
+        )
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        # Azurite runs under node in its own process group; end the whole group.
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> Azurite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_azurite(
+    *,
+    blob_port: int | None = None,
+    queue_port: int | None = None,
+    table_port: int | None = None,
+    data_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> Azurite:
+    """Start Azurite on the given (or free) ports and wait until it serves.
+
+    ``data_dir`` keeps data between runs (``make run``); without it Azurite keeps everything in
+    memory, which is what tests want. ``--skipApiVersionCheck`` is needed because the storage SDKs
+    can default to a newer REST API version than the pinned Azurite accepts.
+    """
+    binary = AZURITE_BIN if AZURITE_BIN.exists() else shutil.which("azurite")
+    if binary is None:
+        raise FileNotFoundError(
+            f"Azurite is not installed at {AZURITE_BIN}; run `make install` (or `make test`) first"
+        )
+    azurite = Azurite(
+        blob_port=blob_port or free_port(),
+        queue_port=queue_port or free_port(),
+        table_port=table_port or free_port(),
+    )
+    args = [
+        str(binary),
+        "--silent",
+        "--skipApiVersionCheck",
+        "--disableProductStyleUrl",
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(azurite.blob_port),
+        "--queueHost",
+        "127.0.0.1",
+        "--queuePort",
+        str(azurite.queue_port),
+        "--tableHost",
+        "127.0.0.1",
+        "--tablePort",
+        str(azurite.table_port),
+    ]
+    if data_dir is None:
+        args.append("--inMemoryPersistence")
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        args += ["--location", str(data_dir)]
+    azurite.process = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        for port in (azurite.blob_port, azurite.queue_port, azurite.table_port):
+            _wait_for_port(port, deadline)
+            if azurite.process.poll() is not None:
+                err = azurite.process.stderr.read().decode() if azurite.process.stderr else ""
+                raise RuntimeError(f"Azurite exited early: {err.strip()}")
+    except BaseException:
+        azurite.stop()
+        raise
+    return azurite

@@ -1,0 +1,1 @@
+"""The secret store: tokens, client secrets, webhook client states and signing keys."""

@@ -1,0 +1,1 @@
+"""Table and Queue storage behind small interfaces (see :mod:`.tables` and :mod:`.queues`)."""

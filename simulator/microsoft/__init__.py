@@ -1,0 +1,1 @@
+"""The simulated Microsoft side: Entra ID directory and identity platform, and Microsoft Graph."""
