@@ -78,6 +78,11 @@ class Unauthenticated(ServiceError):
     status = 401
     title = "Authentication required"
 
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        if code is not None:
+            self.code = code
+
 
 class Forbidden(ServiceError):
     code = "forbidden"

@@ -1,0 +1,1 @@
+"""Who is calling: bearer JWTs from the host app's identity provider."""

@@ -1,0 +1,1 @@
+"""Logging with correlation ids and redaction of credentials."""

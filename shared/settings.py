@@ -1,0 +1,149 @@
+"""One typed settings object, read from environment variables and ``local.settings.json``.
+
+Each field reads the environment variable of the same name in upper case (``auth_mode`` ->
+``AUTH_MODE``). Values in the environment win; otherwise the ``Values`` of ``local.settings.json``
+(the file Azure Functions Core Tools use, found via ``LOCAL_SETTINGS_FILE`` or at the app root)
+are used; otherwise the default, which is the working local default documented in
+``local.settings.sample.json``. In Azure, app settings are environment variables.
+
+Loading happens on first use (:func:`get_settings`), never at import. A malformed value fails
+then with a :class:`~shared.errors.ConfigurationError` naming the variable; a setting that is only
+needed by some features is optional here and checked by :meth:`Settings.require` where it is used,
+so a missing one fails at first use with its name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from shared.errors import ConfigurationError
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseModel):
+    """Every setting of the service. See ``local.settings.sample.json`` for each one's meaning."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # --- Storage (our own SDK clients; the Functions host uses AzureWebJobsStorage itself) ---
+    storage_connection_string: SecretStr | None = None
+    storage_table_endpoint: str | None = None
+    storage_queue_endpoint: str | None = None
+    table_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,20}$")
+
+    # --- Secret store ---
+    secret_store: Literal["local", "keyvault"] = "local"
+    local_secrets_dir: str = ".local/secrets"
+    local_secrets_key: SecretStr | None = None
+    key_vault_url: str | None = None
+    key_vault_purge_on_delete: bool = True
+
+    # --- Caller authentication (the host app's identity provider) ---
+    auth_mode: Literal["local", "jwks"] = "local"
+    auth_shared_secret: SecretStr | None = None
+    auth_issuer: str = "calendar-integration-local"
+    auth_audience: str = "calendar-integration"
+    auth_jwks_url: str | None = None
+    auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    # --- Where the service is reached, and where it may send people back to ---
+    public_base_url: str = "http://localhost:7071"
+    allowed_return_urls: list[str] = Field(default_factory=list)
+
+    # --- Providers (real endpoints by default; the simulator's locally) ---
+    provider_ca_bundle: str | None = None
+    microsoft_authority_host: str = "https://login.microsoftonline.com"
+    microsoft_graph_url: str = "https://graph.microsoft.com/v1.0"
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: SecretStr | None = None
+    google_auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
+    google_token_uri: str = "https://oauth2.googleapis.com/token"
+    google_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
+    google_calendar_url: str = "https://www.googleapis.com/calendar/v3/"
+    google_admin_url: str = "https://admin.googleapis.com/"
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+
+    # --- Operations ---
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    _split = field_validator("allowed_return_urls", mode="before")(_split_list)
+
+    def require(self, name: str) -> Any:
+        """The value of an optional setting that this code path needs; fails naming it."""
+        value = getattr(self, name)
+        if value is None or value == "":
+            raise ConfigurationError(name.upper(), "is required here but not set")
+        if isinstance(value, SecretStr) and not value.get_secret_value():
+            raise ConfigurationError(name.upper(), "is required here but empty")
+        return value
+
+    def secret(self, name: str) -> str:
+        """The plain value of a required secret setting (never log it)."""
+        value = self.require(name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def _local_settings_values(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError("LOCAL_SETTINGS_FILE", f"{path} is not valid JSON: {exc}") from exc
+    values = data.get("Values", {}) if isinstance(data, dict) else {}
+    return {str(k): str(v) for k, v in values.items() if v is not None}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``) and local.settings.json."""
+    env = dict(os.environ if environ is None else environ)
+    file = Path(env.get("LOCAL_SETTINGS_FILE", str(APP_ROOT / "local.settings.json")))
+    merged = {k.upper(): v for k, v in _local_settings_values(file).items()}
+    merged.update({k.upper(): v for k, v in env.items()})
+    raw = {name: merged[name.upper()] for name in Settings.model_fields if name.upper() in merged}
+    # An empty variable means "not set", as in Azure app settings left blank.
+    raw = {k: v for k, v in raw.items() if v != ""}
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "SETTINGS"
+        problems = "; ".join(
+            f"{str(e['loc'][0]).upper() if e['loc'] else '?'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(name, f"malformed ({problems})") from exc
+
+
+_lock = threading.Lock()
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, loaded on first call."""
+    global _cached
+    with _lock:
+        if _cached is None:
+            _cached = load_settings()
+        return _cached
+
+
+def reset_settings_cache() -> None:
+    """Forget the loaded settings (the local host reloads after changing the environment)."""
+    global _cached
+    with _lock:
+        _cached = None
