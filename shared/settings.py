@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,20 @@ class Settings(BaseModel):
         """The plain value of a required secret setting (never log it)."""
         value = self.require(name)
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def resolve_path(value: str) -> Path:
+    """A path setting: relative values are relative to the app root."""
+    path = Path(value)
+    return path if path.is_absolute() else APP_ROOT / path
+
+
+def outbound_ssl_context(settings: Settings) -> ssl.SSLContext:
+    """TLS trust for outbound calls: the system CAs plus ``PROVIDER_CA_BUNDLE`` when set."""
+    context = ssl.create_default_context()
+    if settings.provider_ca_bundle:
+        context.load_verify_locations(cafile=str(resolve_path(settings.provider_ca_bundle)))
+    return context
 
 
 def _local_settings_values(path: Path) -> dict[str, str]:

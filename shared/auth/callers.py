@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 
 from shared.errors import Forbidden, Unauthenticated
-from shared.settings import Settings
+from shared.settings import Settings, outbound_ssl_context
 
 ADMIN = "admin"
 SERVICE = "service"
@@ -61,7 +61,11 @@ class TokenValidator:
             if self._jwks is None:
                 # PyJWKClient caches the key set and refetches when it meets an unknown kid.
                 self._jwks = jwt.PyJWKClient(
-                    self._settings.require("auth_jwks_url"), cache_keys=True, lifespan=3600
+                    self._settings.require("auth_jwks_url"),
+                    cache_keys=True,
+                    lifespan=3600,
+                    timeout=10,
+                    ssl_context=outbound_ssl_context(self._settings),
                 )
         try:
             return self._jwks.get_signing_key_from_jwt(token).key, _ASYMMETRIC

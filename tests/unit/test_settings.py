@@ -23,7 +23,9 @@ def test_environment_wins_over_local_settings_file(tmp_path: Path) -> None:
 
 def test_a_malformed_setting_fails_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_settings({"LOCAL_SETTINGS_FILE": str(tmp_path / "none"), "AUTH_LEEWAY_SECONDS": "soon"})
+        load_settings(
+            {"LOCAL_SETTINGS_FILE": str(tmp_path / "none"), "AUTH_LEEWAY_SECONDS": "soon"}
+        )
     assert caught.value.setting == "AUTH_LEEWAY_SECONDS"
     assert "AUTH_LEEWAY_SECONDS" in str(caught.value)
 
