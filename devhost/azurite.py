@@ -61,18 +61,26 @@ class Azurite:
         )
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # Azurite runs under node in its own process group; end the whole group.
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
+        if self.process is None:
             return
         try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+            if self.process.poll() is not None:
+                return
+            # Azurite runs under node in its own process group; end the whole group.
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        finally:
+            # The stderr pipe (read only when Azurite exits early) must be closed, or pytest's
+            # warnings-as-errors turns the ResourceWarning into a teardown error.
+            if self.process.stderr is not None:
+                self.process.stderr.close()
 
     def __enter__(self) -> Azurite:
         return self
