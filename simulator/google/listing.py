@@ -1,0 +1,190 @@
+"""events.list: filters, paging and sync tokens, as the Calendar sync guide describes them.
+
+- A full list pages with ``nextPageToken``; the last page carries ``nextSyncToken``.
+- ``syncToken`` returns everything changed since the token (deleted events as ``cancelled``)
+  and cannot be combined with ``timeMin``, ``timeMax``, ``updatedMin``, ``iCalUID``, ``orderBy``,
+  ``q`` or extended-property filters (400).
+- An invalid or invalidated sync token answers 410 ``fullSyncRequired``.
+- ``maxResults`` defaults to 250 and is capped at 2500 (events.list reference).
+
+Paging is consistent: the first page fixes a snapshot (the calendar's change sequence) and later
+pages only return events not changed since, in a stable order keyed by a cursor; changes made while
+paging are picked up by the next incremental sync, whose token starts at the snapshot.
+(https://developers.google.com/workspace/calendar/api/guides/sync,
+https://developers.google.com/workspace/calendar/api/v3/reference/events/list)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from simulator.google.store import (
+    EventError,
+    StoredEvent,
+    calendar,
+    decode_token,
+    encode_token,
+    event_bounds,
+    parse_time,
+    render,
+    rfc3339,
+)
+from simulator.world import World
+
+DEFAULT_PAGE = 250
+MAX_PAGE = 2500
+_NOT_WITH_SYNC = (
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+    "iCalUID",
+    "orderBy",
+    "q",
+    "privateExtendedProperty",
+    "sharedExtendedProperty",
+)
+
+
+def _time_param(query: Mapping[str, str], name: str) -> datetime | None:
+    if name not in query:
+        return None
+    try:
+        return parse_time(query[name])
+    except ValueError as exc:
+        raise EventError(400, "invalid", f"Bad Request: invalid {name}", location=name) from exc
+
+
+def _matches_properties(event: StoredEvent, kind: str, filters: Sequence[str]) -> bool:
+    props = event.body.get("extendedProperties", {}).get(kind, {})
+    for item in filters:
+        name, _, value = item.partition("=")
+        if props.get(name) != value:
+            return False
+    return True
+
+
+def list_events(
+    world: World,
+    calendar_id: str,
+    query: Mapping[str, str],
+    multi: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The ``calendar#events`` page for ``query`` (raises :class:`EventError`)."""
+    multi = multi or {}
+    cal = calendar(world, calendar_id)
+    sync_token = query.get("syncToken")
+    if sync_token is not None:
+        clash = [name for name in _NOT_WITH_SYNC if name in query]
+        if clash:
+            raise EventError(
+                400, "invalid", f"Sync token cannot be used with {clash[0]}.", location=clash[0]
+            )
+    try:
+        size = int(query.get("maxResults", DEFAULT_PAGE))
+    except ValueError as exc:
+        raise EventError(400, "invalid", "Invalid value for maxResults", "maxResults") from exc
+    if size < 1:
+        raise EventError(400, "invalid", "Invalid value for maxResults", location="maxResults")
+    size = min(size, MAX_PAGE)
+    time_min = _time_param(query, "timeMin")
+    time_max = _time_param(query, "timeMax")
+    updated_min = _time_param(query, "updatedMin")
+    if time_min and time_max and time_min >= time_max:
+        raise EventError(400, "timeRangeEmpty", "The specified time range is empty.", "timeMax")
+    order = query.get("orderBy")
+    single = query.get("singleEvents", "false").lower() == "true"
+    if order == "startTime" and not single:
+        raise EventError(
+            400, "badRequest", "The requested ordering is not available for the particular query."
+        )
+    if order not in (None, "startTime", "updated"):
+        raise EventError(400, "invalid", "Invalid value for orderBy", location="orderBy")
+
+    since: int | None = None
+    if sync_token is not None:
+        data = decode_token(sync_token)
+        if not data or data.get("c") != cal.id or data.get("e") != cal.epoch:
+            raise EventError(
+                410,
+                "fullSyncRequired",
+                "Sync token is no longer valid, a full sync is required.",
+                location="syncToken",
+            )
+        since = int(data["s"])
+
+    cursor: list[str] | None = None
+    snapshot = cal.change_seq
+    if "pageToken" in query:
+        page = decode_token(query["pageToken"])
+        if not page or page.get("c") != cal.id:
+            raise EventError(400, "invalid", "Invalid page token value.", location="pageToken")
+        snapshot, cursor = int(page["s"]), page.get("k")
+
+    show_deleted = query.get("showDeleted", "false").lower() == "true"
+    ical = query.get("iCalUID")
+    text = query.get("q", "").lower()
+    selected: list[tuple[list[str], StoredEvent]] = []
+    for event in cal.events.values():
+        if event.change_seq > snapshot:
+            continue
+        if since is not None:
+            if event.change_seq <= since:
+                continue
+        else:
+            if event.cancelled and not (show_deleted or updated_min is not None):
+                continue
+            if updated_min is not None and event.updated < updated_min:
+                continue
+            if ical is not None and f"{event.id}@google.com" != ical:
+                continue
+            start, end = event_bounds(event.body)
+            if time_min is not None and end <= time_min:
+                continue
+            if time_max is not None and start >= time_max:
+                continue
+            if (
+                text
+                and text
+                not in " ".join(
+                    str(event.body.get(k, "")) for k in ("summary", "description", "location")
+                ).lower()
+            ):
+                continue
+            if not _matches_properties(event, "private", multi.get("privateExtendedProperty", [])):
+                continue
+            if not _matches_properties(event, "shared", multi.get("sharedExtendedProperty", [])):
+                continue
+        if order == "startTime":
+            key = [rfc3339(event_bounds(event.body)[0]), event.id]
+        elif order == "updated":
+            key = [rfc3339(event.updated), f"{event.change_seq:012d}", event.id]
+        else:
+            key = [rfc3339(event.created), event.id]
+        if cursor is not None and key <= cursor:
+            continue
+        selected.append((key, event))
+    selected.sort(key=lambda pair: pair[0])
+    page_items = selected[:size]
+    body: dict[str, Any] = {
+        "kind": "calendar#events",
+        "etag": f'"{snapshot:012d}"',
+        "summary": cal.id,
+        "description": "",
+        "updated": rfc3339(max((e.updated for _, e in page_items), default=world.now())),
+        "timeZone": "UTC",
+        "accessRole": "owner",
+        "defaultReminders": [],
+        "items": [render(world, cal, event) for _, event in page_items],
+    }
+    if len(selected) > size:
+        body["nextPageToken"] = encode_token({"c": cal.id, "s": snapshot, "k": page_items[-1][0]})
+    elif not text:
+        body["nextSyncToken"] = encode_token({"c": cal.id, "e": cal.epoch, "s": snapshot})
+    return body
+
+
+def invalidate_sync_tokens(world: World, calendar_id: str) -> None:
+    """Make every sync token of the calendar answer 410 ``fullSyncRequired``."""
+    calendar(world, calendar_id).epoch += 1
