@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.clock import ManualClock
-from shared.errors import Conflict, ConcurrencyConflict
+from shared.errors import ConcurrencyConflict, Conflict
 from shared.integrations.lifecycle import IntegrationLifecycle
 from shared.integrations.model import Integration, Kind, Provider, Status
 from shared.integrations.repository import IntegrationRepository

@@ -1,0 +1,1 @@
+"""Consent: OAuth state, the test flow, user connections and admin consent."""
