@@ -56,6 +56,7 @@ class GraphSim:
     world: World
     base_url: str
     ca: Path
+    _control_http: httpx.Client | None = None
 
     @property
     def graph(self) -> str:
@@ -69,7 +70,14 @@ class GraphSim:
         return ssl.create_default_context(cafile=str(self.ca))
 
     def control(self) -> GraphControl:
-        return GraphControl(httpx.Client(base_url=self.base_url, verify=self.tls(), timeout=30))
+        """The control client over one connection pool kept for the whole session."""
+        if self._control_http is None:
+            self._control_http = httpx.Client(base_url=self.base_url, verify=self.tls(), timeout=30)
+        return GraphControl(self._control_http)
+
+    def close(self) -> None:
+        if self._control_http is not None:
+            self._control_http.close()
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +89,11 @@ def graph_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphSim]:
         app, ssl_certfile=str(certs.server_cert), ssl_keyfile=str(certs.server_key)
     )
     world.base_url = f"https://127.0.0.1:{port}"
+    sim = GraphSim(world=world, base_url=world.base_url, ca=certs.ca)
     try:
-        yield GraphSim(world=world, base_url=world.base_url, ca=certs.ca)
+        yield sim
     finally:
+        sim.close()
         server.should_exit = True
         thread.join(timeout=10)
 
