@@ -117,6 +117,9 @@ def start_azurite(
         str(binary),
         "--silent",
         "--skipApiVersionCheck",
+        # Azurite 3.x collects telemetry by default: it tries to reach the cloud (and the instance
+        # metadata address) and then spends about 5 s flushing on every stop.
+        "--disableTelemetry",
         "--disableProductStyleUrl",
         "--blobHost",
         "127.0.0.1",
