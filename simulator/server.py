@@ -20,6 +20,7 @@ import importlib
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +40,10 @@ AREAS = [
 ]
 
 
-def build_app(world: World) -> Starlette:
-    """The ASGI app serving every area of the simulated world."""
+def build_app(world: World, areas: Sequence[str] | None = None) -> Starlette:
+    """The ASGI app serving every area of the simulated world (or only ``areas``, in order)."""
     routes: list[BaseRoute] = []
-    for name in AREAS:
+    for name in AREAS if areas is None else areas:
         routes.extend(importlib.import_module(name).routes(world))
     app = Starlette(routes=routes)
     app.state.world = world
@@ -77,8 +78,13 @@ class SimulatorServer:
         world: World | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        areas: Sequence[str] | None = None,
     ) -> SimulatorServer:
-        """Start serving in a daemon thread and return once the socket accepts connections."""
+        """Start serving in a daemon thread and return once the socket accepts connections.
+
+        ``areas`` restricts the app to some area modules (a subset of :data:`AREAS`, in that
+        order), for tests of one area.
+        """
         certs = ensure_certificates(cert_dir)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -88,7 +94,7 @@ class SimulatorServer:
         server = cls(world=world, certs=certs, host=host, port=port)
         world.base_url = server.base_url
         config = uvicorn.Config(
-            build_app(world),
+            build_app(world, areas),
             ssl_certfile=str(certs.server_cert),
             ssl_keyfile=str(certs.server_key),
             log_level="warning",
