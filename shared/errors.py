@@ -16,7 +16,20 @@ once, at the adapter that called the library, with ``raise ... from exc``::
     │   ├── AlreadyExists         an insert met an existing entity
     │   └── ConcurrencyConflict   an ETag did not match: someone else wrote first (412 upstream)
     ├── StorageUnavailable        Table/Queue storage could not be reached (503)
-    └── SecretStoreUnavailable    the secret store could not be reached (503)
+    ├── SecretStoreUnavailable    the secret store could not be reached (503)
+    └── ProviderError             Microsoft Graph / Google / the identity platform failed (502)
+        ├── Throttled             429 or 503 with Retry-After; ``retry_after`` seconds (503)
+        ├── ProviderUnavailable   5xx, timeouts, resets after our own retries (503)
+        ├── ProviderDenied        the provider refused: a permission or policy is missing (403)
+        ├── ProviderNotFound      the provider says the item does not exist (404)
+        ├── PreconditionFailed    an If-Match/ETag did not match at the provider (412 -> 409)
+        ├── CursorExpired         a delta link or sync token is no longer valid: full resync
+        ├── ReconnectNeeded       the refresh token is revoked or expired: the user must reconnect
+        └── ConsentFailed         an OAuth redirect or code redemption came back with an error
+
+Provider errors carry ``provider_code`` (the provider's own error code, e.g. ``ErrorAccessDenied``,
+``rateLimitExceeded``, ``AADSTS50105``) and, for OAuth failures, the raw ``error_description``,
+which the diagnostics catalogue turns into who must act and how.
 """
 
 from __future__ import annotations
@@ -134,3 +147,109 @@ class SecretStoreUnavailable(ServiceError):
     code = "secret_store_unavailable"
     status = 503
     title = "Secret store unavailable"
+
+
+class ProviderError(ServiceError):
+    """A call to Microsoft or Google failed. ``provider`` is ``microsoft`` or ``google``."""
+
+    code = "provider_error"
+    status = 502
+    title = "The calendar provider failed"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        provider: str,
+        provider_code: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, provider=provider, provider_code=provider_code, **extra)
+        self.provider = provider
+        self.provider_code = provider_code
+
+
+class Throttled(ProviderError):
+    """The provider asked us to slow down; retry after ``retry_after`` seconds."""
+
+    code = "provider_throttled"
+    status = 503
+    title = "The calendar provider is throttling requests"
+
+    def __init__(
+        self, detail: str | None = None, *, provider: str, retry_after: float, **extra: Any
+    ) -> None:
+        super().__init__(detail, provider=provider, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+    status = 503
+    title = "The calendar provider is unavailable"
+
+
+class ProviderDenied(ProviderError):
+    code = "provider_denied"
+    status = 403
+    title = "The calendar provider refused the request"
+
+
+class ProviderNotFound(ProviderError):
+    code = "provider_not_found"
+    status = 404
+    title = "Not found at the calendar provider"
+
+
+class PreconditionFailed(ProviderError):
+    code = "provider_precondition_failed"
+    status = 409
+    title = "The item changed at the calendar provider"
+
+
+class CursorExpired(ProviderError):
+    """A Graph delta link or Google sync token is no longer valid; resync from scratch."""
+
+    code = "sync_cursor_expired"
+    status = 409
+    title = "The sync cursor expired"
+
+
+class ReconnectNeeded(ProviderError):
+    """The connection's refresh token is revoked or expired; the user must connect again."""
+
+    code = "reconnect_needed"
+    status = 409
+    title = "The calendar connection must be renewed"
+
+
+class ConsentFailed(ProviderError):
+    """An OAuth flow ended in an error (redirect ``error=`` or token endpoint error).
+
+    ``error``, ``error_description``, ``error_codes`` and ``suberror`` are the provider's own
+    values, kept for the diagnostics catalogue; they never contain tokens.
+    """
+
+    code = "consent_failed"
+    status = 400
+    title = "The sign-in or consent did not complete"
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        error: str,
+        error_description: str | None = None,
+        error_codes: list[int] | None = None,
+        suberror: str | None = None,
+    ) -> None:
+        super().__init__(
+            error_description or error,
+            provider=provider,
+            provider_code=error,
+            error_codes=error_codes or [],
+        )
+        self.error = error
+        self.error_description = error_description
+        self.error_codes = error_codes or []
+        self.suberror = suberror
