@@ -18,7 +18,7 @@ it. Implementations translate provider errors once into :mod:`shared.errors` (``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -266,11 +266,3 @@ class CalendarClient(Protocol):
     def rooms(self) -> list[RoomInfo]:
         """The suite's rooms (Graph places with Place.Read.All; Google Admin directory
         calendar resources). ``ProviderDenied`` when the permission is missing."""
-
-
-@dataclass
-class Mailbox:
-    """Which calendar a client addresses: ``me`` (delegated) or a user id/address (app-only)."""
-
-    user: str = "me"
-    extra: dict[str, str] = field(default_factory=dict)
