@@ -26,10 +26,12 @@ receiver_server = graph_support.receiver_server
 
 def _room_status(http: httpx.Client, org: Org, event_id: str, room_mail: str) -> str:
     ev = http.get(f"/users/{org.alice.id}/events/{event_id}").json()
-    return next(
-        a["status"]["response"]
-        for a in ev["attendees"]
-        if a["emailAddress"]["address"] == room_mail
+    return str(
+        next(
+            a["status"]["response"]
+            for a in ev["attendees"]
+            if a["emailAddress"]["address"] == room_mail
+        )
     )
 
 
