@@ -124,3 +124,13 @@ class AzureQueueSender:
 
     def ping(self) -> None:
         self._call("ping queue service", self._service.get_service_properties)
+
+    def close(self) -> None:
+        """Close the pooled connections (tests, shutdown)."""
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+            self._created.clear()
+        for client in clients:
+            client.close()
+        self._service.close()

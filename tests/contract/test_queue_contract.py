@@ -6,7 +6,7 @@ import base64
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -39,12 +39,15 @@ class FakeClock:
 
 
 @pytest.fixture(params=["memory", "azure"])
-def subject(request: pytest.FixtureRequest) -> Subject:
+def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
     if request.param == "memory":
         clock = FakeClock()
-        return Subject(MemoryQueueSender(clock), clock.advance)
+        yield Subject(MemoryQueueSender(clock), clock.advance)
+        return
     azurite: Azurite = request.getfixturevalue("azurite")
-    return Subject(AzureQueueSender.from_connection_string(azurite.connection_string), time.sleep)
+    sender = AzureQueueSender.from_connection_string(azurite.connection_string)
+    yield Subject(sender, time.sleep)
+    sender.close()
 
 
 @pytest.fixture
@@ -107,7 +110,9 @@ def test_ping_answers(subject: Subject) -> None:
 def test_messages_are_base64_json_on_the_wire_as_the_functions_host_expects(
     azurite: Azurite, queue: str
 ) -> None:
-    AzureQueueSender.from_connection_string(azurite.connection_string).send(queue, {"a": "é"})
+    sender = AzureQueueSender.from_connection_string(azurite.connection_string)
+    sender.send(queue, {"a": "é"})
+    sender.close()
     raw = QueueClient.from_connection_string(azurite.connection_string, queue)
     (message,) = raw.peek_messages()
     assert json.loads(base64.b64decode(message.content)) == {"a": "é"}

@@ -19,11 +19,14 @@ _counter = itertools.count()
 
 
 @pytest.fixture(params=["memory", "azure"])
-def store(request: pytest.FixtureRequest) -> TableStore:
+def store(request: pytest.FixtureRequest) -> Iterator[TableStore]:
     if request.param == "memory":
-        return MemoryTableStore()
+        yield MemoryTableStore()
+        return
     azurite: Azurite = request.getfixturevalue("azurite")
-    return AzureTableStore.from_connection_string(azurite.connection_string, table_prefix="ct")
+    azure = AzureTableStore.from_connection_string(azurite.connection_string, table_prefix="ct")
+    yield azure
+    azure.close()
 
 
 @pytest.fixture
