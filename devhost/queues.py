@@ -26,14 +26,17 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage as FunctionsQueueMessage
-from azure.storage.queue import QueueClient, QueueMessage
 
 from devhost.config import QueueSettings
 from devhost.functions import FunctionEntry
+
+if TYPE_CHECKING:
+    # Only types: the storage SDK loads when the host starts (devhost.runtime), not at import.
+    from azure.storage.queue import QueueClient, QueueMessage
 
 logger = logging.getLogger("devhost")
 

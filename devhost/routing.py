@@ -159,7 +159,8 @@ def _parse_param(body: str, group: str) -> _Param:
         optional=optional or catch_all,
         default=default,
         catch_all=catch_all,
-        checks=[_constraint(c) for c in constraints if c],
+        # Braces inside a template are doubled ({{ }}), including inside regex constraints.
+        checks=[_constraint(c.replace("{{", "{").replace("}}", "}")) for c in constraints if c],
     )
 
 

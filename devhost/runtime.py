@@ -58,6 +58,7 @@ async def serve(host: DevHost, sock: socket.socket, ready: threading.Event) -> N
     host._attach(loop, stopping)
     tasks: list[asyncio.Task[Any]] = []
     server: uvicorn.Server | None = None
+    listeners: list[QueueListener] = []
     try:
         listeners = _listeners(host, io)
         await asyncio.gather(*(listener.prepare() for listener in listeners))
@@ -103,6 +104,10 @@ async def serve(host: DevHost, sock: socket.socket, ready: threading.Event) -> N
             for task in pending:
                 task.cancel()
         sock.close()
+        for listener in listeners:
+            # Keep-alive connections left open would hold up Azurite's shutdown.
+            listener.client.close()
+            listener.poison.close()
         io.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             executor.shutdown(wait=False, cancel_futures=True)

@@ -129,8 +129,8 @@ def build_app(
             )
 
     if failing_queue is not None:
-
-        @app.queue_trigger(arg_name="msg", queue_name=failing_queue)
+        # "Storage" resolves to AzureWebJobsStorage through the host's AzureWebJobs prefix.
+        @app.queue_trigger(arg_name="msg", queue_name=failing_queue, connection="Storage")
         async def always_fails(msg: func.QueueMessage) -> None:
             recorder.record("always_fails", body=msg.get_body(), dequeue_count=msg.dequeue_count)
             raise ValueError("this message can never be processed")
