@@ -100,9 +100,13 @@ class OAuthStates:
         subject: str,
         integration_id: str,
         return_to: str | None,
-        flow: dict[str, Any],
+        flow: dict[str, Any] | None = None,
     ) -> str:
-        """Record a pending sign-in and return the ``state`` to send to the provider."""
+        """Record a pending sign-in and return the ``state`` to send to the provider.
+
+        The provider's flow (PKCE verifier, nonce) is usually created with this state in hand:
+        store it with :meth:`attach_flow` before sending the person away.
+        """
         state_id = _b64(secrets.token_bytes(18))
         now = self._clock.now()
         expires = now + self._lifetime
@@ -118,7 +122,8 @@ class OAuthStates:
                 separators=(",", ":"),
             ).encode()
         )
-        self._secrets.set(_flow_secret(state_id), json.dumps(flow))
+        if flow is not None:
+            self._secrets.set(_flow_secret(state_id), json.dumps(flow))
         self._tables.insert(
             STATES,
             Entity(
@@ -137,17 +142,24 @@ class OAuthStates:
         )
         return f"{payload}.{self._mac(payload)}"
 
-    def consume(self, state: str, *, purpose: str | None = None) -> PendingAuth:
-        """Validate and use up ``state``; raises ``BadRequest`` with a ``*_state`` code."""
+    def attach_flow(self, state: str, flow: dict[str, Any]) -> None:
+        """Keep the provider flow of a state just issued (secret until the callback)."""
+        state_id = self._verified_claims(state)[0]
+        self._secrets.set(_flow_secret(state_id), json.dumps(flow))
+
+    def _verified_claims(self, state: str) -> tuple[str, int]:
         payload, _, mac = state.partition(".")
         if not payload or not mac or not hmac.compare_digest(mac, self._mac(payload)):
             raise BadRequest("the sign-in state is not ours", code="forged_state")
         try:
             claims = json.loads(_unb64(payload))
-            state_id = str(claims["sid"])
-            expires = int(claims["exp"])
+            return str(claims["sid"]), int(claims["exp"])
         except (ValueError, KeyError, TypeError) as exc:
             raise BadRequest("the sign-in state is malformed", code="forged_state") from exc
+
+    def consume(self, state: str, *, purpose: str | None = None) -> PendingAuth:
+        """Validate and use up ``state``; raises ``BadRequest`` with a ``*_state`` code."""
+        state_id, expires = self._verified_claims(state)
         if self._clock.now().timestamp() >= expires:
             self._discard(state_id)
             raise BadRequest("the sign-in took too long; start again", code="expired_state")

@@ -23,14 +23,15 @@ def states() -> Fixture:
 
 
 def issue(states: OAuthStates) -> str:
-    return states.issue(
+    state = states.issue(
         purpose="connect",
         org="contoso",
         subject="alice",
         integration_id="i-1",
         return_to="http://localhost:3000/settings",
-        flow={"code_verifier": "v" * 43},
     )
+    states.attach_flow(state, {"code_verifier": "v" * 43})
+    return state
 
 
 def test_a_fresh_state_is_accepted_once_and_returns_its_flow(states: Fixture) -> None:

@@ -1,0 +1,1 @@
+"""Notifications to the host app: an ordered feed per organisation."""

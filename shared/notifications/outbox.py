@@ -1,0 +1,75 @@
+"""The notification outbox: an ordered feed of what the host app must know, per organisation.
+
+Table ``notifications``: PartitionKey = org, RowKey = a sortable id (UTC time in microseconds,
+zero-padded, plus a random suffix), so ``GET /orgs/{org}/notifications?after=<id>`` returns what
+came later, in order. Payloads hold references only (connection subject, integration id, event
+references, error codes), never calendar content.
+
+Kinds: ``reconnect_needed``, ``event_moved``, ``event_cancelled``, ``person_declined``,
+``room_declined``, ``sync_failing``, ``integration_disabled``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.clock import Clock
+from shared.storage.keys import encode_key
+from shared.storage.tables import Entity, TableStore
+
+NOTIFICATIONS = "notifications"
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    org: str
+    kind: str
+    at: datetime
+    data: dict[str, Any]
+
+
+class Outbox:
+    def __init__(self, tables: TableStore, clock: Clock) -> None:
+        self._tables = tables
+        self._clock = clock
+
+    def append(self, org: str, kind: str, data: dict[str, Any]) -> Notification:
+        now = self._clock.now()
+        micros = int(now.timestamp() * 1_000_000)
+        notification_id = f"{micros:020d}-{secrets.token_hex(4)}"
+        self._tables.insert(
+            NOTIFICATIONS,
+            Entity(
+                encode_key(org),
+                notification_id,
+                {"org": org, "kind": kind, "at": now, "data": json.dumps(data, sort_keys=True)},
+            ),
+        )
+        return Notification(notification_id, org, kind, now, data)
+
+    def after(self, org: str, after: str | None = None, limit: int = 100) -> list[Notification]:
+        """Notifications later than ``after`` (an id from an earlier page), oldest first."""
+        found: list[Notification] = []
+        for entity in self._tables.query(NOTIFICATIONS, encode_key(org)):
+            if after is not None and entity.row_key <= after:
+                continue
+            at = entity.fields["at"]
+            if not isinstance(at, datetime):
+                raise ValueError(f"notification {entity.row_key} has no time")
+            found.append(
+                Notification(
+                    entity.row_key,
+                    entity.get_str("org"),
+                    entity.get_str("kind"),
+                    at,
+                    json.loads(entity.get_str("data") or "{}"),
+                )
+            )
+            if len(found) >= limit:
+                break
+        return found
