@@ -85,6 +85,7 @@ def build_app(
     queue: str | None = None,
     failing_queue: str | None = None,
     tick_schedule: str | None = None,
+    parallel_queue: str | None = None,
 ) -> func.FunctionApp:
     """The sample app; queue and tick functions exist only when their names/schedule are given."""
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -108,7 +109,12 @@ def build_app(
 
     @app.timer_trigger(schedule="0 0 3 * * *", arg_name="timer")
     def nightly(timer: func.TimerRequest, context: func.Context) -> None:
-        recorder.record("nightly", past_due=timer.past_due, invocation_id=context.invocation_id)
+        recorder.record(
+            "nightly",
+            past_due=timer.past_due,
+            invocation_id=context.invocation_id,
+            thread=threading.current_thread().name,
+        )
 
     if tick_schedule is not None:
 
@@ -134,5 +140,16 @@ def build_app(
         async def always_fails(msg: func.QueueMessage) -> None:
             recorder.record("always_fails", body=msg.get_body(), dequeue_count=msg.dequeue_count)
             raise ValueError("this message can never be processed")
+
+    if parallel_queue is not None:
+        # Four messages can only all pass the barrier if the host runs them at the same time.
+        barrier = threading.Barrier(4, timeout=10)
+
+        @app.queue_trigger(
+            arg_name="msg", queue_name=parallel_queue, connection="AzureWebJobsStorage"
+        )
+        def parallel(msg: func.QueueMessage) -> None:
+            barrier.wait()
+            recorder.record("parallel", body=msg.get_body(), dequeue_count=msg.dequeue_count)
 
     return app

@@ -112,6 +112,25 @@ def test_failing_message_is_retried_then_moved_to_the_poison_queue(
     assert _queue(azurite, names, queues).get_queue_properties().approximate_message_count == 0
 
 
+def test_a_batch_of_messages_runs_concurrently(
+    azurite: Azurite, tmp_path: Path, names: str, queues: dict[str, QueueClient]
+) -> None:
+    recorder = Recorder()
+    app_dir = _app_dir(tmp_path, batchSize=4, newBatchThreshold=0)
+    settings = {"AzureWebJobsStorage": azurite.connection_string}
+    queue = _queue(azurite, names, queues)
+    queue.create_queue()
+    for number in range(4):
+        queue.send_message(base64.b64encode(str(number).encode()).decode())
+    with DevHost(
+        build_app(recorder, parallel_queue=names), app_dir=app_dir, settings=settings
+    ) as host:
+        host.start()
+        runs = recorder.wait_for("parallel", 4)
+    assert sorted(run["body"] for run in runs) == [b"0", b"1", b"2", b"3"]
+    assert {run["dequeue_count"] for run in runs} == {1}
+
+
 def test_queue_function_runs_on_demand_with_the_input_as_body(tmp_path: Path) -> None:
     # On-demand runs pass the input straight to the function; no storage is touched.
     recorder = Recorder()

@@ -24,8 +24,12 @@ def test_timer_runs_on_demand_through_the_admin_api(tmp_path: Path) -> None:
 
         assert response.status_code == 202
         (run,) = recorder.wait_for("nightly", 1)
+        # invoke() on a running host runs on the host's worker threads and waits.
+        host.invoke("nightly", timeout=10)
     assert run["past_due"] is False
     assert len(run["invocation_id"]) == 36  # the context carries a UUID invocation id
+    assert all(r["thread"].startswith("devhost-fn") for r in recorder.of("nightly"))
+    assert len(recorder.of("nightly")) == 2
 
 
 def test_timer_fires_on_its_every_second_schedule(tmp_path: Path) -> None:
