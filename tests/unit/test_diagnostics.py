@@ -323,7 +323,7 @@ def test_filling_is_escape_safe_and_never_expands_a_value_again() -> None:
 
 
 def test_diagnosis_serialises_to_json_for_the_http_contract() -> None:
-    d = diagnose_microsoft("access_denied", DESCRIPTION_50105, **CONTEXT)
+    d = diagnose_microsoft("access_denied", DESCRIPTION_50105, raw="provider text", user="ana")
     data = json.loads(json.dumps(d.to_dict()))
     assert data["code"] == "AADSTS50105"
     assert data["severity"] == "blocks"

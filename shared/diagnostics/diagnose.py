@@ -1,0 +1,135 @@
+"""Map raw Microsoft and Google OAuth errors to catalogue entries.
+
+Which provider value means which entry is data (each entry's ``matches`` in catalogue.toml);
+this module only knows *where* to look in a provider's error and in which order, plus the few
+cases where only the description tells two meanings of one ``error`` value apart.
+
+Microsoft (https://learn.microsoft.com/entra/identity-platform/reference-error-codes, "Handling
+error codes in your application"): the token endpoint answers ``error``, ``error_description``
+(``AADSTSnnnn: text\\r\\nTrace ID: ...\\r\\nCorrelation ID: ...\\r\\nTimestamp: ...``),
+``error_codes`` and sometimes ``suberror``; the authorize redirect carries ``error`` and
+``error_description`` only. The AADSTS number is the most specific signal, then ``suberror``,
+then ``error``; Microsoft warns that texts change, so the number is read, never the wording.
+
+Google (https://developers.google.com/identity/protocols/oauth2/web-server, "Authorization
+errors"): ``error`` and ``error_description`` only. ``access_denied`` means both "the user
+cancelled" and "a context-aware access policy blocked the user", and ``invalid_grant`` both a
+revoked refresh token and a failed code exchange or service-account assertion: the description
+separates them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from shared.diagnostics.catalogue import UNKNOWN, Catalogue, Diagnosis, load_catalogue
+
+_AADSTS: Final = re.compile(r"AADSTS(\d+)")
+# Entra appends these lines to every error_description; support desks ask for them.
+_TRACE_LINES: Final = re.compile(r"(Trace ID|Correlation ID|Timestamp):\s*([^\r\n]+)")
+_TRACE_KEYS: Final = {
+    "Trace ID": "trace_id",
+    "Correlation ID": "correlation_id",
+    "Timestamp": "timestamp",
+}
+
+# Google descriptions (lower case) that decide between entries sharing one ``error`` value.
+_CONTEXT_AWARE: Final = ("context-aware", "context aware")
+_CODE_EXCHANGE: Final = ("code verifier", "malformed auth code", "code was already redeemed")
+_SERVICE_ACCOUNT: Final = ("jwt", "account not found", "invalid email or user id")
+
+
+def diagnose_microsoft(
+    error: str | None,
+    error_description: str | None = None,
+    error_codes: list[int] | None = None,
+    suberror: str | None = None,
+    **context: str | None,
+) -> Diagnosis:
+    """Diagnose a Microsoft identity platform error (authorize redirect or token response).
+
+    Order: the first AADSTS number the catalogue knows, from ``error_codes`` first (the list wins
+    over the text), then from ``AADSTSnnnn`` in ``error_description``; then ``suberror``
+    (``consent_required`` -> AADSTS65001, ``bad_token`` -> reconnect); then ``error``
+    (``invalid_grant`` without a known number -> ``microsoft.invalid_grant``,
+    ``interaction_required`` -> sign in again). Anything else is ``unknown`` with the AADSTS
+    number (or the ``error`` value) in ``details["code"]``. ``raw`` is the description (or the
+    error); ``details`` also carries ``error``, ``suberror``, ``aadsts`` and Entra's trace,
+    correlation ID and timestamp. ``context`` fills the placeholders (see Catalogue.get).
+    """
+    cat = load_catalogue()
+    description = error_description or ""
+    numbers = [str(n) for n in error_codes or []] + _AADSTS.findall(description)
+    details: dict[str, str] = {"provider": "microsoft"}
+    if error:
+        details["error"] = error
+    if suberror:
+        details["suberror"] = suberror
+    if error_codes:
+        details["error_codes"] = ",".join(str(n) for n in error_codes)
+    if numbers:
+        details["aadsts"] = f"AADSTS{numbers[0]}"
+    for label, value in _TRACE_LINES.findall(description):
+        details[_TRACE_KEYS[label]] = value.strip()
+
+    candidates = [f"AADSTS{n}" for n in numbers]
+    candidates += [f"microsoft:{v}" for v in (suberror, error) if v]
+    fallback = details.get("aadsts") or error or "none"
+    return _pick(cat, candidates, fallback, error_description or error, details, context)
+
+
+def diagnose_google(
+    error: str | None,
+    error_description: str | None = None,
+    **context: str | None,
+) -> Diagnosis:
+    """Diagnose a Google OAuth error (authorization redirect, token endpoint or API reason).
+
+    ``access_denied`` whose description mentions context-aware access ->
+    ``google.context_aware_access``, otherwise the user cancelled (``google.access_denied``).
+    ``invalid_grant`` -> ``google.invalid_grant`` (revoked or expired refresh token: reconnect)
+    unless the description shows a failed code exchange (``sign_in_expired``) or a rejected
+    service-account assertion (``google.service_account_rejected``). Other values go through the
+    catalogue's ``google:<value>`` matches; the rest is ``unknown`` with the value in
+    ``details["code"]``. ``raw`` is the description (or the error).
+    """
+    cat = load_catalogue()
+    low = (error_description or "").lower()
+    details: dict[str, str] = {"provider": "google"}
+    if error:
+        details["error"] = error
+    candidates: list[str] = []
+    if error == "access_denied" and any(k in low for k in _CONTEXT_AWARE):
+        candidates.append("google.context_aware_access")
+    elif error == "invalid_grant":
+        if any(k in low for k in _CODE_EXCHANGE) or low.strip() == "bad request":
+            # The token endpoint answers a reused or expired code with a bare "Bad Request".
+            candidates.append("sign_in_expired")
+        elif any(k in low for k in _SERVICE_ACCOUNT):
+            candidates.append("google.service_account_rejected")
+        else:
+            candidates.append("google.invalid_grant")
+    if error:
+        candidates.append(f"google:{error}")
+    fallback = error or "none"
+    return _pick(cat, candidates, fallback, error_description or error, details, context)
+
+
+def _pick(
+    cat: Catalogue,
+    candidates: list[str],
+    fallback: str,
+    raw: str | None,
+    details: dict[str, str],
+    context: dict[str, str | None],
+) -> Diagnosis:
+    """The first candidate the catalogue knows, else ``unknown`` keeping ``fallback`` as code."""
+    merged: dict[str, str | None] = {**details, **context}
+    if raw is not None and merged.get("raw") is None:
+        merged["raw"] = raw
+    for candidate in candidates:
+        if cat.resolve(candidate) is not None:
+            return cat.get(candidate, **merged)
+    # Never swallowed: the unknown entry keeps the provider's code and words.
+    return cat.get(UNKNOWN, **{**merged, "code": fallback})
