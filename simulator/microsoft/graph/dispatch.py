@@ -163,6 +163,7 @@ def change_notification(sub: Subscription, ev: StoredEvent, change_type: str) ->
     """One item of ``value`` as documented for Outlook resources without resource data."""
     resource = f"Users/{ev.mailbox_id}/Events/{ev.id}"
     return {
+        "id": uuid.uuid4().hex[:13],
         "subscriptionId": sub.id,
         "subscriptionExpirationDateTime": iso_utc(sub.expiration),
         "changeType": change_type,

@@ -22,13 +22,19 @@ class GraphError(Exception):
     """An error answer: HTTP ``status``, Graph ``code`` and ``message``, extra ``headers``."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        inner: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.inner = inner or {}  # extra innerError members (a throttled answer has some)
 
 
 def access_denied() -> GraphError:
@@ -49,7 +55,13 @@ def request_ids(request: Request) -> tuple[str, str]:
     return request_id, request.headers.get("client-request-id", request_id)
 
 
-def error_body(code: str, message: str, request_id: str, client_request_id: str) -> dict[str, Any]:
+def error_body(
+    code: str,
+    message: str,
+    request_id: str,
+    client_request_id: str,
+    inner: dict[str, str] | None = None,
+) -> dict[str, Any]:
     return {
         "error": {
             "code": code,
@@ -58,6 +70,7 @@ def error_body(code: str, message: str, request_id: str, client_request_id: str)
                 "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                 "request-id": request_id,
                 "client-request-id": client_request_id,
+                **(inner or {}),
             },
         }
     }
@@ -67,7 +80,7 @@ def error_response(request: Request, exc: GraphError) -> JSONResponse:
     request_id, client_request_id = request_ids(request)
     headers = {"request-id": request_id, "client-request-id": client_request_id, **exc.headers}
     return JSONResponse(
-        error_body(exc.code, exc.message, request_id, client_request_id),
+        error_body(exc.code, exc.message, request_id, client_request_id, exc.inner),
         status_code=exc.status,
         headers=headers,
     )

@@ -197,6 +197,7 @@ def new_event(
         "isOnlineMeeting": False,
         "onlineMeetingProvider": "unknown",
         "allowNewTimeProposals": True,
+        "occurrenceId": None,
         "isDraft": False,
         "hideAttendees": False,
         "responseStatus": {"response": "organizer" if is_organizer else "none", "time": NEVER},

@@ -66,7 +66,9 @@ def throttle(world: World, who: Caller, mailbox_id: str) -> None:
     """Outlook's per-app, per-mailbox request budget; over it, 429 with ``Retry-After``.
 
     Documented limit: 10,000 API requests in a 10 minute period per app per mailbox
-    (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
+    (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits); the answer is
+    the 429 body shown in https://learn.microsoft.com/graph/throttling. (The 4-concurrent-requests
+    limit is enforced in front of every area by :mod:`simulator.faults`.)
     """
     state = graph_state(world)
     now = time.monotonic()
@@ -77,9 +79,10 @@ def throttle(world: World, who: Caller, mailbox_id: str) -> None:
         if len(times) >= settings.throttle_limit:
             raise GraphError(
                 429,
-                "ApplicationThrottled",
-                "Application is over its MailboxConcurrency limit.",
+                "TooManyRequests",
+                "Please retry again later.",
                 headers={"Retry-After": str(settings.throttle_retry_after)},
+                inner={"code": "429", "message": "Please retry after", "status": "429"},
             )
         times.append(now)
 
