@@ -18,7 +18,12 @@ from shared.diagnostics.catalogue import (
     WhoMustAct,
     load_catalogue,
 )
-from shared.diagnostics.diagnose import diagnose_google, diagnose_microsoft
+from shared.diagnostics.diagnose import (
+    diagnose,
+    diagnose_google,
+    diagnose_microsoft,
+    diagnose_provider_error,
+)
 from shared.diagnostics.page import Audience, render_error_page
 
 __all__ = [
@@ -31,8 +36,10 @@ __all__ = [
     "Provider",
     "Severity",
     "WhoMustAct",
+    "diagnose",
     "diagnose_google",
     "diagnose_microsoft",
+    "diagnose_provider_error",
     "load_catalogue",
     "render_error_page",
 ]

@@ -24,6 +24,13 @@ import re
 from typing import Final
 
 from shared.diagnostics.catalogue import UNKNOWN, Catalogue, Diagnosis, load_catalogue
+from shared.errors import (
+    ConsentFailed,
+    ProviderError,
+    ProviderUnavailable,
+    ReconnectNeeded,
+    Throttled,
+)
 
 _AADSTS: Final = re.compile(r"AADSTS(\d+)")
 # Entra appends these lines to every error_description; support desks ask for them.
@@ -114,6 +121,52 @@ def diagnose_google(
         candidates.append(f"google:{error}")
     fallback = error or "none"
     return _pick(cat, candidates, fallback, error_description or error, details, context)
+
+
+def diagnose(
+    provider: str,
+    error: str | None,
+    error_description: str | None = None,
+    error_codes: list[int] | None = None,
+    suberror: str | None = None,
+    **context: str | None,
+) -> Diagnosis:
+    """Dispatch to :func:`diagnose_microsoft` or :func:`diagnose_google` by ``provider``.
+
+    Google has no ``error_codes`` or ``suberror``; they are ignored for it. Any other provider
+    name raises ValueError (a programming error, not a provider failure).
+    """
+    if provider == "microsoft":
+        return diagnose_microsoft(error, error_description, error_codes, suberror, **context)
+    if provider == "google":
+        return diagnose_google(error, error_description, **context)
+    raise ValueError(f"unknown provider {provider!r}")
+
+
+def diagnose_provider_error(exc: ProviderError, **context: str | None) -> Diagnosis:
+    """The diagnosis for one of our typed provider errors (shared.errors), raised by adapters.
+
+    :class:`ConsentFailed` is diagnosed from its OAuth fields; :class:`Throttled` and
+    :class:`ProviderUnavailable` are the transient entries; :class:`ReconnectNeeded` is the
+    provider's specific entry when its ``provider_code`` is known (AADSTS50173, ...), else
+    ``revoked_token``; anything else goes by ``provider_code`` and keeps ``detail`` as raw.
+    """
+    if isinstance(exc, ConsentFailed):
+        return diagnose(
+            exc.provider,
+            exc.error,
+            exc.error_description,
+            exc.error_codes,
+            exc.suberror,
+            **context,
+        )
+    if isinstance(exc, Throttled | ProviderUnavailable):
+        code = "throttled" if isinstance(exc, Throttled) else "provider_unavailable"
+        return load_catalogue().get(code, raw=exc.detail, provider=exc.provider, **context)
+    found = diagnose(exc.provider, exc.provider_code, exc.detail, None, None, **context)
+    if isinstance(exc, ReconnectNeeded) and found.code == UNKNOWN:
+        return load_catalogue().get("revoked_token", **{**found.details, "raw": found.raw})
+    return found
 
 
 def _pick(

@@ -10,11 +10,20 @@ import pytest
 
 from shared.diagnostics import (
     PLACEHOLDERS,
+    diagnose,
     diagnose_google,
     diagnose_microsoft,
+    diagnose_provider_error,
     load_catalogue,
 )
 from shared.diagnostics.catalogue import DEFAULT_PATH
+from shared.errors import (
+    ConsentFailed,
+    ProviderDenied,
+    ProviderUnavailable,
+    ReconnectNeeded,
+    Throttled,
+)
 from simulator.google.oauth import ADMIN_POLICY_DESCRIPTION, CONTEXT_AWARE_DESCRIPTION
 from simulator.google.token import EXPIRED_OR_REVOKED, UNAUTHORIZED_CLIENT
 from simulator.microsoft import identity_errors as entra
@@ -338,3 +347,68 @@ def test_placeholder_names_are_the_documented_six() -> None:
     text = DEFAULT_PATH.read_text(encoding="utf-8")
     used = set(re.findall(r"(?<!\{)\{([a-z_]+)\}(?!\})", text))
     assert used <= PLACEHOLDERS
+
+
+# --- typed provider errors from the adapters -----------------------------------------------------
+
+
+def test_consent_failed_from_a_callback_is_diagnosed_by_its_provider() -> None:
+    exc = ConsentFailed(
+        provider="microsoft",
+        error="invalid_grant",
+        error_description="AADSTS65001: consent text",
+        error_codes=[65001],
+        suberror="consent_required",
+    )
+    assert diagnose_provider_error(exc, app_name="Acme").code == "AADSTS65001"
+    google = ConsentFailed(provider="google", error="admin_policy_enforced")
+    assert diagnose_provider_error(google).code == "google.admin_policy_enforced"
+
+
+def test_transient_provider_errors_need_nobody() -> None:
+    throttled = diagnose_provider_error(Throttled("slow down", provider="google", retry_after=3))
+    assert (throttled.code, throttled.raw, throttled.details["provider"]) == (
+        "throttled",
+        "slow down",
+        "google",
+    )
+    down = diagnose_provider_error(ProviderUnavailable("502 from Graph", provider="microsoft"))
+    assert down.code == "provider_unavailable" and down.who_must_act == "nobody"
+
+
+def test_reconnect_needed_is_specific_when_the_code_is_known_else_revoked_token() -> None:
+    known = ReconnectNeeded(
+        "AADSTS50173: revoked", provider="microsoft", provider_code="invalid_grant"
+    )
+    assert diagnose_provider_error(known).code == "AADSTS50173"
+    vague = ReconnectNeeded("gone", provider="microsoft", provider_code="mystery")
+    d = diagnose_provider_error(vague, user="ana")
+    assert (d.code, d.raw, d.details["code"], d.details["user"]) == (
+        "revoked_token",
+        "gone",
+        "mystery",
+        "ana",
+    )
+
+
+def test_an_unrecognised_denial_keeps_its_provider_code_and_text() -> None:
+    exc = ProviderDenied(
+        "Access is denied.", provider="microsoft", provider_code="ErrorAccessDenied"
+    )
+    d = diagnose_provider_error(exc)
+    assert (d.code, d.raw, d.details["code"]) == (
+        "unknown",
+        "Access is denied.",
+        "ErrorAccessDenied",
+    )
+    missing = ProviderDenied(
+        "Insufficient Permission", provider="google", provider_code="insufficientPermissions"
+    )
+    assert diagnose_provider_error(missing, scope="calendar.events").code == "missing_scope"
+
+
+def test_diagnose_dispatches_by_provider_and_refuses_others() -> None:
+    assert diagnose("microsoft", "access_denied", DESCRIPTION_50105).code == "AADSTS50105"
+    assert diagnose("google", "org_internal").code == "google.org_internal"
+    with pytest.raises(ValueError, match="unknown provider"):
+        diagnose("yahoo", "access_denied")
