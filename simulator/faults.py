@@ -168,7 +168,8 @@ def _mailbox(path: str, claims: dict[str, Any]) -> str | None:
 def _error_body(area: str, status: int, retry_after: int) -> dict[str, Any]:
     if area == "graph":
         code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
-        return _graph_error(code, "Too many requests." if status == 429 else "Service unavailable.")
+        message = "Please retry again later." if status == 429 else "Service unavailable."
+        return _graph_error(code, message)
     if area == "google":
         if status == 503:
             return _google_error(503, "global", "backendError", "Backend Error")
@@ -247,9 +248,6 @@ def wrap(app: ASGIApp, world: World) -> ASGIApp:
             rule = state.rule_for(area, _tenants(world, area, path, claims))
             draws = [state.rng.random() for _ in range(5)]
         if rule is not None:
-            delay = rule.latency_ms + draws[0] * rule.jitter_ms
-            if delay > 0:
-                await asyncio.sleep(delay / 1000)
             if draws[1] < rule.reset_probability:
                 with world.lock:
                     state.count(area, "reset")
@@ -264,15 +262,11 @@ def wrap(app: ASGIApp, world: World) -> ASGIApp:
             if draws[3] < rule.unavailable_probability:
                 with world.lock:
                     state.count(area, 503)
-                await _respond(
-                    send,
-                    503,
-                    _error_body(area, 503, rule.retry_after_seconds),
-                    rule.retry_after_seconds,
-                )
+                body = _error_body(area, 503, rule.retry_after_seconds)
+                await _respond(send, 503, body, rule.retry_after_seconds)
                 return
-            if draws[4] < rule.timeout_probability:
-                await asyncio.sleep(rule.timeout_seconds)
+        # The mailbox slot is held for the whole request, added latency included: latency stands
+        # for the server's processing time.
         slot: tuple[str, str] | None = None
         if area == "graph" and state.mailbox_concurrency_limit > 0:
             mailbox = _mailbox(path, claims)
@@ -280,12 +274,12 @@ def wrap(app: ASGIApp, world: World) -> ASGIApp:
             if mailbox:
                 with world.lock:
                     key = (app_id, mailbox)
-                    if state.in_flight[key] >= state.mailbox_concurrency_limit:
+                    over = state.in_flight[key] >= state.mailbox_concurrency_limit
+                    if over:
                         state.count(area, 429)
-                        over = True
                     else:
                         state.in_flight[key] += 1
-                        slot, over = key, False
+                        slot = key
                 if over:
                     body = _graph_error(
                         "ApplicationThrottled", "Application is over its MailboxConcurrency limit."
@@ -301,6 +295,12 @@ def wrap(app: ASGIApp, world: World) -> ASGIApp:
             await send(message)
 
         try:
+            if rule is not None:
+                delay = rule.latency_ms + draws[0] * rule.jitter_ms
+                if draws[4] < rule.timeout_probability:
+                    delay += rule.timeout_seconds * 1000
+                if delay > 0:
+                    await asyncio.sleep(delay / 1000)
             await app(scope, receive, counting_send)
         finally:
             with world.lock:
