@@ -1,0 +1,195 @@
+"""A user connects their own calendar to the organisation's enabled workspace integration.
+
+``start`` answers with where to send the browser: straight back to ``return_to`` when the user
+already has a working connection (seed: "the user is redirected back to the app" needs nothing),
+otherwise to the provider's consent. When the cloud-suite admin consented for everyone, the
+provider itself skips its consent screen and comes straight back with a code.
+
+``finish`` (the OAuth callback) redeems the code, refuses an account from another tenant or
+Workspace domain than the one the integration was tested with, checks the granted scopes, and
+stores the tokens (secret store) and the connection row (no token in it).
+
+A revoked or expired refresh token turns the connection to ``needs_reconnect`` and puts a
+``reconnect_needed`` notification in the host app's feed (:func:`mark_needs_reconnect`);
+connecting again restores it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from shared.consent.connections import Connection, ConnectionStatus
+from shared.consent.context import ConsentContext
+from shared.consent.oauth_state import PendingAuth
+from shared.consent.return_to import check_return_to, with_params
+from shared.consent.scopes import (
+    GOOGLE_REQUIRED,
+    GOOGLE_USER,
+    MICROSOFT_DELEGATED,
+    MICROSOFT_REQUIRED,
+    normalise,
+)
+from shared.consent.testflow import consent_issue
+from shared.consent.tokens import StoredTokens
+from shared.errors import ConsentFailed, ProviderError, ReconnectNeeded
+from shared.integrations.model import Integration, Provider, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConnectStart:
+    """Where to send the browser, and whether the provider is involved at all."""
+
+    url: str
+    already_connected: bool
+
+
+class ConnectionFailed(Exception):
+    """The callback could not connect; ``code`` is a diagnostics catalogue code."""
+
+    def __init__(self, code: str, details: dict[str, str] | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.details = details or {}
+
+
+def user_scopes(provider: Provider) -> tuple[str, ...]:
+    return MICROSOFT_DELEGATED if provider is Provider.MICROSOFT else GOOGLE_USER
+
+
+def mark_needs_reconnect(ctx: ConsentContext, connection: Connection, exc: ReconnectNeeded) -> None:
+    """Record that the user must reconnect, and tell the host app (once per episode)."""
+    fresh = ctx.connections.get(connection.org, connection.integration_id, connection.subject)
+    if fresh is None or fresh.status is ConnectionStatus.NEEDS_RECONNECT:
+        return
+    fresh.status = ConnectionStatus.NEEDS_RECONNECT
+    fresh.last_error = exc.provider_code or exc.code
+    fresh.updated_at = ctx.clock.now()
+    ctx.connections.save(fresh)
+    ctx.outbox.append(
+        connection.org,
+        "reconnect_needed",
+        {
+            "subject": connection.subject,
+            "integration_id": connection.integration_id,
+            "provider_code": fresh.last_error,
+        },
+    )
+
+
+def connection_tokens(
+    ctx: ConsentContext, integration: Integration, connection: Connection
+) -> StoredTokens:
+    """The token source of a connection; a revoked refresh token marks it for reconnecting."""
+    return StoredTokens(
+        ctx.kit.delegated(integration.provider),
+        ctx.secrets,
+        connection.secret_name,
+        ctx.clock,
+        on_reconnect=lambda exc: mark_needs_reconnect(ctx, connection, exc),
+    )
+
+
+class ConnectFlow:
+    def __init__(self, ctx: ConsentContext) -> None:
+        self.ctx = ctx
+
+    def start(self, org: str, subject: str, return_to: str) -> ConnectStart:
+        ctx = self.ctx
+        check_return_to(return_to, ctx.settings.allowed_return_urls)
+        integration = ctx.active_workspace(org)
+        existing = ctx.connections.get(org, integration.id, subject)
+        if existing is not None and existing.status is ConnectionStatus.CONNECTED:
+            try:
+                connection_tokens(ctx, integration, existing)()
+                return ConnectStart(self._back(return_to, "connected"), already_connected=True)
+            except ReconnectNeeded:
+                log.info("stored connection no longer works; sending the user to consent")
+            # Other provider errors propagate: when the provider is down the user is told so,
+            # rather than being sent to a consent screen that cannot help.
+        state = ctx.states.issue(
+            purpose="connect",
+            org=org,
+            subject=subject,
+            integration_id=integration.id,
+            return_to=return_to,
+        )
+        start = ctx.kit.delegated(integration.provider).begin(
+            redirect_uri=ctx.callback_url(integration.provider),
+            state=state,
+            scopes=user_scopes(integration.provider),
+            login_hint=existing.account if existing else None,
+            # Google issues a refresh token only with a consent prompt; Microsoft does anyway.
+            prompt="consent" if integration.provider is Provider.GOOGLE else None,
+        )
+        ctx.states.attach_flow(state, start.flow)
+        return ConnectStart(start.url, already_connected=False)
+
+    @staticmethod
+    def _back(return_to: str, outcome: str) -> str:
+        return with_params(return_to, calendar=outcome)
+
+    def finish(
+        self, integration: Integration, pending: PendingAuth, params: dict[str, str]
+    ) -> Connection:
+        """Redeem the callback; ``ConnectionFailed`` (with a catalogue code) when it cannot."""
+        ctx = self.ctx
+        current = ctx.integrations.get(integration.org, integration.id)
+        if current.status is not Status.ENABLED:
+            raise ConnectionFailed("integration_not_enabled")
+        try:
+            grant = ctx.kit.delegated(integration.provider).complete(pending.flow, params)
+        except ConsentFailed as exc:
+            issue = consent_issue(integration.provider, exc)
+            raise ConnectionFailed(issue.code, issue.details) from exc
+        if current.tenant and grant.tenant != current.tenant:
+            raise ConnectionFailed(
+                "wrong_tenant",
+                {"tenant": grant.tenant or "personal account", "expected": current.tenant},
+            )
+        required = (
+            MICROSOFT_REQUIRED if integration.provider is Provider.MICROSOFT else GOOGLE_REQUIRED
+        )
+        missing = sorted(required - normalise(set(grant.scopes)))
+        if missing:
+            raise ConnectionFailed("missing_scope", {"scope": " ".join(missing)})
+        now = ctx.clock.now()
+        previous = ctx.connections.get(integration.org, integration.id, pending.subject)
+        connection = Connection(
+            org=integration.org,
+            integration_id=integration.id,
+            subject=pending.subject,
+            status=ConnectionStatus.CONNECTED,
+            account=grant.account,
+            user_id=grant.user_id,
+            tenant=grant.tenant,
+            scopes=grant.scopes,
+            connected_at=previous.connected_at if previous else now,
+            updated_at=now,
+        )
+        return ctx.connections.save(connection, token_blob=grant.token_blob)
+
+    def status(self, org: str, subject: str) -> tuple[Integration, Connection | None]:
+        integration = self.ctx.active_workspace(org)
+        return integration, self.ctx.connections.get(org, integration.id, subject)
+
+    def disconnect(self, org: str, subject: str) -> bool:
+        """End the user's connection: revoke where the provider supports it, erase the tokens
+        and the row. Returns ``False`` when there was no connection."""
+        ctx = self.ctx
+        removed = False
+        for integration in ctx.integrations.for_org(org):
+            connection = ctx.connections.get(org, integration.id, subject)
+            if connection is None:
+                continue
+            blob = ctx.connections.token_blob(connection)
+            if blob is not None:
+                try:
+                    ctx.kit.delegated(integration.provider).revoke(blob)
+                except ProviderError as exc:
+                    log.warning("revoking at the provider failed (%s); erasing locally", exc.code)
+            ctx.connections.delete(connection)
+            removed = True
+        return removed

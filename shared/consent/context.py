@@ -1,0 +1,57 @@
+"""Everything the consent flows need, in one object the HTTP layer builds per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.clock import Clock
+from shared.consent.connections import ConnectionRepository
+from shared.consent.oauth_state import OAuthStates
+from shared.consent.testruns import TestRunRepository
+from shared.errors import Conflict
+from shared.integrations.lifecycle import IntegrationLifecycle
+from shared.integrations.model import Integration, Kind, Status
+from shared.integrations.repository import IntegrationRepository
+from shared.notifications.outbox import Outbox
+from shared.providers.kit import ProviderKit
+from shared.rooms.pairings import RoomPairings
+from shared.secrets.store import SecretStore
+from shared.settings import Settings
+from shared.storage.tables import TableStore
+
+
+@dataclass
+class ConsentContext:
+    settings: Settings
+    tables: TableStore
+    secrets: SecretStore
+    clock: Clock
+    kit: ProviderKit
+
+    def __post_init__(self) -> None:
+        self.integrations = IntegrationRepository(self.tables)
+        self.rooms = RoomPairings(self.tables)
+        self.lifecycle = IntegrationLifecycle(self.integrations, self.rooms, self.clock)
+        self.connections = ConnectionRepository(self.tables, self.secrets)
+        self.testruns = TestRunRepository(self.tables)
+        self.states = OAuthStates(self.tables, self.secrets, self.clock)
+        self.outbox = Outbox(self.tables, self.clock)
+
+    def callback_url(self, provider: str) -> str:
+        return f"{self.settings.public_base_url.rstrip('/')}/api/oauth/{provider}/callback"
+
+    def admin_consent_callback_url(self) -> str:
+        return f"{self.settings.public_base_url.rstrip('/')}/api/oauth/microsoft/admin-consent"
+
+    def webhook_url(self, provider: str) -> str:
+        return f"{self.settings.public_base_url.rstrip('/')}/api/webhooks/{provider}"
+
+    def active_workspace(self, org: str) -> Integration:
+        """The organisation's enabled workspace integration; 409 when there is none."""
+        for integration in self.integrations.for_org(org):
+            if integration.kind is Kind.WORKSPACE and integration.status is Status.ENABLED:
+                return integration
+        raise Conflict(
+            "calendar connections are not enabled for this organisation",
+            code="no_active_integration",
+        )
