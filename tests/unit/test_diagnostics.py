@@ -113,6 +113,15 @@ def test_every_entry_fills_completely_and_names_no_other_product() -> None:
                 assert "{" not in piece and "}" not in piece, (code, piece)
 
 
+def test_every_sentence_starts_with_a_capital_even_with_default_placeholders() -> None:
+    catalogue = load_catalogue()
+    for code in catalogue.codes:
+        d = catalogue.get(code)
+        for piece in (d.title, d.user_message, d.admin_message, d.contact, *d.fix):
+            for sentence in re.split(r"(?<=[.!?]) +", piece):
+                assert sentence[:1].isupper() or sentence[:1].isdigit(), (code, sentence)
+
+
 def test_transient_failures_need_nobody_and_only_degrade() -> None:
     catalogue = load_catalogue()
     for code in ("throttled", "provider_unavailable"):
@@ -319,7 +328,7 @@ def test_placeholders_are_filled_from_context_or_defaults() -> None:
     catalogue = load_catalogue()
     d = catalogue.get("AADSTS50105", app_name="Acme Desk", user="ana@contoso.example", room="r1")
     assert "ana@contoso.example" in d.admin_message
-    assert any("open Acme Desk" in s for s in d.fix)
+    assert any("select Acme Desk (application ID" in s for s in d.fix)
     assert d.details == {"app_name": "Acme Desk", "user": "ana@contoso.example", "room": "r1"}
     bare = catalogue.get("AADSTS50105")
     assert "the host app" in bare.admin_message
