@@ -43,9 +43,13 @@ class CallbackOutcome:
 
 
 def _page(
-    code: str, *, audience: str = "user", status: int = 400, **context: str
+    code: str,
+    *,
+    audience: str = "user",
+    status: int = 400,
+    context: dict[str, str] | None = None,
 ) -> CallbackOutcome:
-    diagnosis = load_catalogue().get(code, **context)
+    diagnosis = load_catalogue().get(code, **(context or {}))
     return CallbackOutcome(
         page=render_error_page(diagnosis, audience="admin" if audience == "admin" else "user"),
         status=status,
