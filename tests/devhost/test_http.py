@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +142,16 @@ def test_admin_api_rejects_unknown_and_http_functions(client: httpx.Client) -> N
     assert client.post("/admin/functions/boom", json={}).status_code == 400
     assert client.post("/admin/functions/nightly", content=b"not json").status_code == 400
     assert client.get("/admin/host/status").json() == {"state": "Running"}
+
+
+def test_keep_alive_requests_answer_without_nagle_delay(client: httpx.Client) -> None:
+    # With Nagle's algorithm on, each request on a kept-alive connection waits ~40 ms for a
+    # delayed ACK; the host disables it, so answers take about a millisecond.
+    client.get("/api/greet/Warm")
+    timings = []
+    for _ in range(30):
+        started = time.perf_counter()
+        assert client.get("/api/greet/Ada").status_code == 200
+        timings.append(time.perf_counter() - started)
+
+    assert statistics.median(timings) < 0.03, timings
