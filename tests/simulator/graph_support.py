@@ -1,8 +1,8 @@
-"""Shared pieces of the Graph simulator tests: a server, a seeded directory, tokens, a receiver.
+"""Shared pieces of the Graph simulator tests: the server, a seeded directory, tokens, a receiver.
 
-The Graph area is served by its own small Starlette app over TLS (the simulator CA) so that these
-tests depend on nothing but the Graph package; the notification receiver is a real HTTP endpoint
-on loopback that records what Graph posts and answers validation requests.
+The tests talk to the whole simulator (the session fixture ``simulator`` of tests/conftest.py)
+over TLS with its CA, as the service does; the notification receiver is a real HTTP endpoint on
+loopback that records what Graph posts and answers validation requests.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from simulator import tokens
-from simulator.certs import ensure_certificates
 from simulator.microsoft.directory import MsUser, Tenant, directory
 from simulator.microsoft.graph.client import GraphControl
-from simulator.microsoft.graph.routes import routes as graph_routes
 from simulator.world import World
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
@@ -81,21 +79,13 @@ class GraphSim:
 
 
 @pytest.fixture(scope="session")
-def graph_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphSim]:
-    certs = ensure_certificates(tmp_path_factory.mktemp("graph-certs"))
-    world = World()
-    app = Starlette(routes=graph_routes(world))
-    server, thread, port = _serve(
-        app, ssl_certfile=str(certs.server_cert), ssl_keyfile=str(certs.server_key)
-    )
-    world.base_url = f"https://127.0.0.1:{port}"
-    sim = GraphSim(world=world, base_url=world.base_url, ca=certs.ca)
+def graph_sim(simulator: Any) -> Iterator[GraphSim]:
+    """The whole simulator (the shared session fixture), seen from the Graph tests."""
+    sim = GraphSim(world=simulator.world, base_url=simulator.base_url, ca=simulator.certs.ca)
     try:
         yield sim
     finally:
         sim.close()
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @dataclass
