@@ -97,8 +97,9 @@ def _constraint(spec: str) -> Callable[[str], bool]:
         sizes = [int(a) for a in (raw or "").split(",")]
         if len(sizes) == 1:
             return lambda v: len(v) == sizes[0]
-        shortest, longest = sizes if len(sizes) == 2 else _args(raw, 2, name)
-        return lambda v: int(shortest) <= len(v) <= int(longest)
+        if len(sizes) == 2:
+            return lambda v: sizes[0] <= len(v) <= sizes[1]
+        raise ValueError(f"route constraint length takes 1 or 2 arguments, got {raw!r}")
     if name == "regex":
         # ASP.NET Core's regex constraint is case-insensitive and not anchored unless the
         # pattern itself uses ^ and $.

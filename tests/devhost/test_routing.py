@@ -29,6 +29,9 @@ def test_complex_segments_and_regex_and_guid() -> None:
     code = RouteTemplate(r"codes/{code:regex(^[a-z]{{2}}\d$)}")
     assert code.match("/codes/AB1") == {"code": "AB1"}  # regex constraints ignore case
     assert code.match("/codes/abc") is None
+    sized = RouteTemplate("s/{a:length(2)}/{b:length(1,3)}/{c:maxlength(2)}")
+    assert sized.match("/s/ab/xyz/c") == {"a": "ab", "b": "xyz", "c": "c"}
+    assert sized.match("/s/ab/wxyz/c") is None
     guid = RouteTemplate("x/{id:guid}")
     assert guid.match("/x/3f2504e0-4f89-11d3-9a0c-0305e82c3301") is not None
     assert guid.match("/x/nope") is None
