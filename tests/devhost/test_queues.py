@@ -112,6 +112,32 @@ def test_failing_message_is_retried_then_moved_to_the_poison_queue(
     assert _queue(azurite, names, queues).get_queue_properties().approximate_message_count == 0
 
 
+def test_message_dequeued_too_often_elsewhere_goes_to_poison_without_running(
+    azurite: Azurite, tmp_path: Path, names: str, queues: dict[str, QueueClient]
+) -> None:
+    recorder = Recorder()
+    queue = _queue(azurite, names, queues)
+    queue.create_queue()
+    queue.send_message(base64.b64encode(b"crashed twice").decode())
+    for _ in range(2):  # two deliveries that never completed (say, a crashed worker)
+        (message,) = queue.receive_messages(max_messages=1)
+        queue.update_message(message, visibility_timeout=0)
+    app_dir = _app_dir(tmp_path, maxDequeueCount=1)
+    settings = {"AzureWebJobsStorage": azurite.connection_string}
+    with DevHost(build_app(recorder, queue=names), app_dir=app_dir, settings=settings) as host:
+        host.start()
+        poison = _queue(azurite, f"{names}-poison", queues)
+        deadline = time.monotonic() + 10
+        moved: list[QueueMessage] = []
+        while not moved:
+            assert time.monotonic() < deadline, "message never reached the poison queue"
+            time.sleep(0.1)
+            with contextlib.suppress(ResourceNotFoundError):
+                moved = list(poison.receive_messages())
+    assert recorder.of("work") == []
+    assert base64.b64decode(moved[0].content) == b"crashed twice"
+
+
 def test_a_batch_of_messages_runs_concurrently(
     azurite: Azurite, tmp_path: Path, names: str, queues: dict[str, QueueClient]
 ) -> None:
