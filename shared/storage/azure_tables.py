@@ -316,9 +316,12 @@ class AzureTableStore:
             what,
             lambda: client.query_entities(query_filter) if query_filter else client.list_entities(),
         )
-        iterator = iter(pages)
+        # Everything above runs when query() is called; the pages are fetched lazily.
+        return self._iterate(what, iter(pages))
+
+    def _iterate(self, what: str, iterator: Iterator[Any]) -> Iterator[Entity]:
         while True:
-            # Pages are fetched lazily, so each next() may do I/O and must be translated.
+            # Each next() may fetch a page, so it is I/O and must be translated.
             raw = self._call(what, lambda: next(iterator, None))
             if raw is None:
                 return

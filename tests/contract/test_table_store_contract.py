@@ -288,5 +288,12 @@ def test_invalid_table_names_are_rejected(store: TableStore) -> None:
         store.get("no-dashes", "p", "r")
 
 
+def test_bad_queries_fail_when_made_not_when_read(store: TableStore, table: str) -> None:
+    with pytest.raises(BadRequest):
+        store.query(table, where={"gone": None})
+    with pytest.raises(BadRequest):
+        store.query("no-dashes")
+
+
 def test_ping_answers(store: TableStore) -> None:
     store.ping()
