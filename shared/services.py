@@ -9,20 +9,23 @@ stays cheap and does no network work (Flex Consumption gives an app 30 s to star
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from shared.auth.callers import TokenValidator
 from shared.clock import Clock, SystemClock
 from shared.errors import ConfigurationError
 from shared.observability.logs import configure_logging
 from shared.secrets.store import SecretStore
-from shared.settings import APP_ROOT, Settings, get_settings
+from shared.settings import APP_ROOT, Settings, get_settings, resolve_path
 from shared.storage.queues import QueueSender
 from shared.storage.tables import TableStore
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+
+T = TypeVar("T")
 
 
 class Services:
@@ -46,7 +49,16 @@ class Services:
         self._queues = queues
         self._secrets = secrets
         self._tokens: TokenValidator | None = None
-        self._lock = threading.Lock()
+        # Re-entrant: a factory given to built() may reach for other adapters.
+        self._lock = threading.RLock()
+        self._built: dict[str, object] = {}
+
+    def built(self, key: str, factory: Callable[[Services], T]) -> T:
+        """A collaborator built once per process from these services (flows, provider kit)."""
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = factory(self)
+            return self._built[key]  # type: ignore[return-value]
 
     @property
     def tables(self) -> TableStore:
@@ -122,8 +134,13 @@ def build_secrets(settings: Settings) -> SecretStore:
         return KeyVaultSecretStore(
             settings.require("key_vault_url"),
             _credential(),
-            connection_verify=settings.provider_ca_bundle or True,
+            connection_verify=(
+                str(resolve_path(settings.provider_ca_bundle))
+                if settings.provider_ca_bundle
+                else True
+            ),
             purge=settings.key_vault_purge_on_delete,
+            verify_challenge_resource=settings.key_vault_verify_challenge_resource,
         )
     from shared.secrets.local_store import LocalSecretStore
 

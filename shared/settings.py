@@ -51,6 +51,7 @@ class Settings(BaseModel):
     local_secrets_key: SecretStr | None = None
     key_vault_url: str | None = None
     key_vault_purge_on_delete: bool = True
+    key_vault_verify_challenge_resource: bool = True
 
     # --- Caller authentication (the host app's identity provider) ---
     auth_mode: Literal["local", "jwks"] = "local"

@@ -89,6 +89,9 @@ class SimulatorServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # Accepted connections inherit this: without it small responses wait on Nagle's
+        # algorithm and every request costs ~40 ms instead of ~1 ms.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         port = sock.getsockname()[1]
         world = world or World()
         server = cls(world=world, certs=certs, host=host, port=port)

@@ -71,6 +71,8 @@ class ApiRequest:
     headers: Mapping[str, str]
     url: str
     correlation_id: str
+    params: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes = b""
 
     def require_caller(self) -> Caller:
         if self.caller is None:
@@ -194,7 +196,13 @@ def _parse_body(spec: RouteSpec, req: func.HttpRequest) -> Any:
     except ValueError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from exc
     if data is None:
-        raise ValidationFailed([{"field": "body", "message": "a JSON body is required"}])
+        # An empty body is fine when every field has a default (e.g. {"confirm": false}).
+        try:
+            return spec.body.model_validate({})
+        except ValidationError as exc:
+            raise ValidationFailed(
+                [{"field": "body", "message": "a JSON body is required"}]
+            ) from exc
     try:
         return spec.body.model_validate(data)
     except ValidationError as exc:
@@ -236,6 +244,8 @@ def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> func.
                 headers=req.headers,
                 url=req.url,
                 correlation_id=cid,
+                params=dict(req.params),
+                raw_body=req.get_body() or b"",
             )
             response = _to_response(spec, handler(request))
         except ServiceError as exc:

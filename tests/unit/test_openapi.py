@@ -9,7 +9,7 @@ import azure.functions as func
 from function_app import app
 from shared.http.api import RouteSpec
 from shared.http.openapi import build_openapi, openapi_path
-from shared.http.routes import all_blueprints
+from shared.http.routes import api_blueprints
 from shared.http.routes.meta import VERSION
 
 
@@ -31,7 +31,7 @@ def registered_http_functions(function_app: func.FunctionApp) -> dict[tuple[str,
 
 
 def documented_operations() -> dict[tuple[str, str], str]:
-    specs = [spec for blueprint in all_blueprints() for spec in blueprint.specs]
+    specs = [spec for blueprint in api_blueprints() for spec in blueprint.specs]
     document = build_openapi(specs, version=VERSION)
     return {
         (path, method): operation["operationId"]

@@ -1,12 +1,21 @@
-"""The service's blueprints, one module per area of the HTTP contract."""
+"""The service's blueprints, one module per area of the HTTP contract, plus the triggers."""
 
 from __future__ import annotations
+
+import azure.functions as func
 
 from shared.http.api import ApiBlueprint
 
 
-def all_blueprints() -> list[ApiBlueprint]:
-    """Every blueprint, in the order ``function_app.py`` registers them."""
-    from shared.http.routes import meta
+def api_blueprints() -> list[ApiBlueprint]:
+    """Every HTTP blueprint (their specs make the OpenAPI document)."""
+    from shared.http.routes import integrations, me, meta, oauth, rooms, webhooks
 
-    return [meta.bp]
+    return [meta.bp, integrations.bp, me.bp, rooms.bp, oauth.bp, webhooks.bp]
+
+
+def all_blueprints() -> list[func.Blueprint]:
+    """Every blueprint, in the order ``function_app.py`` registers them."""
+    from shared.triggers import maintenance
+
+    return [*api_blueprints(), maintenance.bp]

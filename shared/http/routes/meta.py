@@ -62,7 +62,7 @@ def health(request: ApiRequest) -> Reply:
 )
 def openapi(request: ApiRequest) -> Reply:
     from shared.http.openapi import build_openapi
-    from shared.http.routes import all_blueprints
+    from shared.http.routes import api_blueprints
 
-    specs = [spec for blueprint in all_blueprints() for spec in blueprint.specs]
+    specs = [spec for blueprint in api_blueprints() for spec in blueprint.specs]
     return Reply(body=build_openapi(specs, version=VERSION))

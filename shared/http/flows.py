@@ -1,0 +1,42 @@
+"""The core objects the HTTP functions call, built once per process from the services."""
+
+from __future__ import annotations
+
+from shared.consent.callbacks import Callbacks
+from shared.consent.connect import ConnectFlow
+from shared.consent.context import ConsentContext
+from shared.consent.testflow import TestFlow
+from shared.integrations.retention import RetentionPurge
+from shared.services import Services
+
+
+def _context(services: Services) -> ConsentContext:
+    from shared.providers.factory import SettingsProviderKit
+
+    return ConsentContext(
+        settings=services.settings,
+        tables=services.tables,
+        secrets=services.secrets,
+        clock=services.clock,
+        kit=SettingsProviderKit(services.settings),
+    )
+
+
+def consent_context(services: Services) -> ConsentContext:
+    return services.built("consent_context", _context)
+
+
+def consent_test_flow(services: Services) -> TestFlow:
+    return services.built("consent_test_flow", lambda s: TestFlow(consent_context(s)))
+
+
+def connect_flow(services: Services) -> ConnectFlow:
+    return services.built("connect_flow", lambda s: ConnectFlow(consent_context(s)))
+
+
+def callbacks(services: Services) -> Callbacks:
+    return services.built("callbacks", lambda s: Callbacks(consent_context(s)))
+
+
+def retention(services: Services) -> RetentionPurge:
+    return services.built("retention", lambda s: RetentionPurge(consent_context(s)))

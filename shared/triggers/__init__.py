@@ -1,0 +1,1 @@
+"""Timer and queue triggers: thin wrappers that call the core with the process's services."""

@@ -1,0 +1,33 @@
+"""Maintenance timers.
+
+``consent_purge`` (hourly) erases integrations whose consent retention (5 days after disabling)
+has passed, and OAuth states that expired unused. Erasure is idempotent and resumable, so an
+hourly schedule bounds how long data outlives its retention to one hour.
+"""
+
+import logging
+
+import azure.functions as func
+from azure.functions.timer import TimerRequest
+
+from shared.http.flows import retention
+from shared.observability.logs import correlation
+from shared.services import get_services
+
+log = logging.getLogger(__name__)
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@bp.function_name("consent_purge")
+@bp.timer_trigger(schedule="0 0 * * * *", arg_name="timer", run_on_startup=False)
+def consent_purge(timer: TimerRequest) -> None:
+    with correlation():
+        report = retention(get_services()).run()
+        log.info(
+            "consent purge: %d integrations erased, %d secrets, %d rows, %d expired states%s",
+            len(report.erased),
+            report.secrets_deleted,
+            report.rows_deleted,
+            report.expired_states,
+            " (timer was past due)" if timer.past_due else "",
+        )
