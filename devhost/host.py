@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections import ChainMap
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from devhost import functions
 from devhost.config import ROOT, HostSettings, resolve_app_settings
 from devhost.functions import HTTP, QUEUE, TIMER, FunctionEntry
 from devhost.http import HttpFunction
-from devhost.queues import message_from_input
+from devhost.queues import QueueListener, message_from_input
 from devhost.timers import TimerSchedule
 
 ADMIN_REASON = "This function was programmatically called via the host APIs."
@@ -99,6 +100,9 @@ class DevHost:
         self._stopping: asyncio.Event | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._address: tuple[str, int] | None = None
+        self._listeners: list[QueueListener] = []
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -164,6 +168,7 @@ class DevHost:
         self._thread = None
         self._loop = None
         self._address = None
+        self._listeners = []
 
     def serve_forever(self, host: str = "127.0.0.1", port: int = 7071) -> None:
         """Serve until Ctrl-C or SIGTERM (for the CLI), then stop cleanly."""
@@ -204,7 +209,7 @@ class DevHost:
         function gets a ``QueueMessage`` whose body is ``input`` (UTF-8), as the admin API does.
         """
         entry, value = self.trigger_value(name, input)
-        call = functions.invoke(entry, value, ADMIN_REASON, self.app_dir)
+        call = self.run(entry, value, ADMIN_REASON)
         loop = self._loop
         if loop is not None and self.running and not loop.is_closed():
             return asyncio.run_coroutine_threadsafe(call, loop).result(timeout)
@@ -220,11 +225,46 @@ class DevHost:
     async def _quietly(self, entry: FunctionEntry, value: Any) -> None:
         # A failure was logged with its traceback by the invoker; nobody waits for the result.
         with contextlib.suppress(Exception):
-            await functions.invoke(entry, value, ADMIN_REASON, self.app_dir)
+            await self.run(entry, value, ADMIN_REASON)
 
     async def run(self, entry: FunctionEntry, value: Any, reason: str) -> Any:
         """Invoke ``entry`` on the running loop (what triggers call)."""
-        return await functions.invoke(entry, value, reason, self.app_dir)
+        with self._count_lock:
+            self._in_flight += 1
+        try:
+            return await functions.invoke(entry, value, reason, self.app_dir)
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+
+    def wait_until_idle(self, timeout: float = 30.0, settle: float = 0.3) -> None:
+        """Block until no invocation runs and every queue this host listens to is empty,
+        continuously for ``settle`` seconds; for end-to-end tests that trigger queued work.
+
+        Messages hidden by a visibility delay (a Retry-After, a retry after failure) count as
+        pending, so such a delay longer than ``timeout`` ends in ``TimeoutError``. Messages moved
+        to a poison queue no longer count.
+        """
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while True:
+            now = time.monotonic()
+            if self._in_flight or any(self._queue_depths()):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= settle:
+                return
+            if now > deadline:
+                raise TimeoutError(f"the local host was still busy after {timeout} s")
+            time.sleep(0.05)
+
+    def _queue_depths(self) -> list[int]:
+        # The approximate count includes messages that are invisible while being processed.
+        return [
+            listener.client.get_queue_properties().approximate_message_count or 0
+            for listener in self._listeners
+        ]
 
     def connection_string(self, entry: FunctionEntry) -> str:
         """The storage connection string for a queue trigger's ``connection`` setting."""
@@ -244,8 +284,13 @@ class DevHost:
         configured = self.settings.get("PYTHON_THREADPOOL_THREAD_COUNT")
         return int(configured) if configured else min(32, (os.cpu_count() or 1) + 4)
 
-    def _attach(self, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event) -> None:
-        self._loop, self._stopping = loop, stopping
+    def _attach(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        stopping: asyncio.Event,
+        listeners: list[QueueListener],
+    ) -> None:
+        self._loop, self._stopping, self._listeners = loop, stopping, listeners
 
     def _new_executor(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.thread_count(), thread_name_prefix="devhost-fn")

@@ -55,12 +55,12 @@ async def serve(host: DevHost, sock: socket.socket, ready: threading.Event) -> N
     io = ThreadPoolExecutor(4, thread_name_prefix="devhost-storage")
     loop.set_default_executor(executor)
     stopping = asyncio.Event()
-    host._attach(loop, stopping)
     tasks: list[asyncio.Task[Any]] = []
     server: uvicorn.Server | None = None
     listeners: list[QueueListener] = []
     try:
         listeners = _listeners(host, io)
+        host._attach(loop, stopping, listeners)
         await asyncio.gather(*(listener.prepare() for listener in listeners))
         config = uvicorn.Config(
             build_app(host.http_functions, host.run, host.admin_invoke),
