@@ -18,7 +18,7 @@ it. Implementations translate provider errors once into :mod:`shared.errors` (``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -201,6 +201,10 @@ class Subscription:
     expires_at: datetime
     resource: str
     resource_id: str = ""  # Google's X-Goog-Resource-ID, needed to stop a channel
+    # Google channels cannot be extended: ``renew`` opens a new channel, which needs the address
+    # and the channel token again. Graph ignores both. ``client_state`` is secret (never logged).
+    notification_url: str = ""
+    client_state: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,349 @@
+"""``GoogleCalendarClient``: one calendar through google-api-python-client (Calendar v3).
+
+The client library is used as Google ships it: static discovery documents (no discovery
+request), ``client_options.api_endpoint`` from settings (``GOOGLE_CALENDAR_URL`` including
+``calendar/v3/``; ``GOOGLE_ADMIN_URL`` for the Admin SDK, whose paths start with ``admin/``),
+an explicit ``httplib2.Http`` trusting ``PROVIDER_CA_BUNDLE``, wrapped in ``AuthorizedHttp``
+whose token comes from our :class:`~shared.providers.base.TokenSource` (a 401 refreshes once).
+Errors and short retries: :mod:`.errors`.
+
+Not thread-safe (httplib2 connections are not): use one client per thread or task.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import ConfigurationError, CursorExpired, ProviderError, ProviderNotFound
+from shared.providers.base import (
+    ChangePage,
+    EventDraft,
+    EventView,
+    Profile,
+    RoomInfo,
+    Subscription,
+    TokenSource,
+    WrittenEvent,
+)
+from shared.providers.google import errors, mapping
+from shared.providers.google.directory import list_rooms
+from shared.providers.google.transport import authorized_http
+from shared.providers.retry import RetryPolicy
+from shared.settings import Settings
+
+MAX_PAGE = 2500  # events.list maxResults ceiling
+MAX_CHANNEL_TTL_SECONDS = 2592000  # Google caps event channels at 30 days
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def userinfo_url(settings: Settings) -> str:
+    """The OpenID userinfo endpoint next to the Calendar API (``.../oauth2/v3/userinfo`` on
+    www.googleapis.com, https://developers.google.com/identity/openid-connect/openid-connect)."""
+    base = settings.google_calendar_url.rstrip("/")
+    if not base.endswith("/calendar/v3"):
+        raise ConfigurationError("GOOGLE_CALENDAR_URL", "must end with /calendar/v3/")
+    return base[: -len("calendar/v3")] + "oauth2/v3/userinfo"
+
+
+class GoogleCalendarClient:
+    """:class:`shared.providers.base.CalendarClient` for one Google calendar.
+
+    Args:
+        settings: the service settings (URLs, CA bundle).
+        tokens: bearer tokens for the calendar's owner (delegated, or a domain-wide-delegation
+            service account); also used for the Admin SDK in :meth:`rooms`.
+        calendar_id: ``primary`` (the token owner's calendar) or an email address.
+        retry: the in-call retry policy for transient failures.
+        sleep: how retries wait (tests may pass a no-op).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenSource,
+        *,
+        calendar_id: str = "primary",
+        retry: RetryPolicy = errors.DEFAULT_RETRY_POLICY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._tokens = tokens
+        self.calendar_id = calendar_id
+        self._retry = retry
+        self._sleep = sleep
+        self._http: Any = None
+        self._calendar: Any = None
+        self._directory: Any = None
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the kept-alive connections (the client can be used again afterwards)."""
+        if self._http is not None:
+            self._http.close()
+
+    def __enter__(self) -> GoogleCalendarClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _authorized(self) -> Any:
+        if self._http is None:
+            self._http = authorized_http(self._settings, self._tokens)
+        return self._http
+
+    def _build(self, name: str, version: str, endpoint: str) -> Any:
+        # googleapiclient is heavy to import: only when the first call is made.
+        from googleapiclient.discovery import build
+
+        return build(
+            name,
+            version,
+            http=self._authorized(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": endpoint},
+        )
+
+    def _events(self) -> Any:
+        if self._calendar is None:
+            self._calendar = self._build("calendar", "v3", self._settings.google_calendar_url)
+        return self._calendar.events()
+
+    def _channels(self) -> Any:
+        self._events()
+        return self._calendar.channels()
+
+    def _run(self, request: Any) -> Any:
+        return errors.execute(request, policy=self._retry, sleep=self._sleep)
+
+    # --- reads ---------------------------------------------------------------------------------
+    def profile(self) -> Profile:
+        """The token owner from the OpenID userinfo endpoint (needs ``openid email``, which
+        :class:`~shared.providers.google.auth.GoogleDelegatedAuth` always requests)."""
+        from googleapiclient.http import HttpRequest
+        from googleapiclient.model import JsonModel
+
+        request = HttpRequest(
+            self._authorized(), JsonModel(data_wrapper=False).response, userinfo_url(self._settings)
+        )
+        info = self._run(request)
+        return Profile(
+            user_id=str(info.get("sub", "")),
+            account=str(info.get("email", "")).lower(),
+            display_name=str(info.get("name", "")),
+        )
+
+    def events_between(self, start: datetime, end: datetime, limit: int = 50) -> list[EventView]:
+        """Occurrences overlapping [start, end), expanded and ordered by start."""
+        page = self._run(
+            self._events().list(
+                calendarId=self.calendar_id,
+                timeMin=_rfc3339(start),
+                timeMax=_rfc3339(end),
+                singleEvents=True,
+                orderBy="startTime",
+                maxResults=max(1, min(limit, MAX_PAGE)),
+            )
+        )
+        return [mapping.to_view(item) for item in page.get("items", [])][:limit]
+
+    def get_event(self, event_id: str) -> EventView | None:
+        try:
+            event = self._run(self._events().get(calendarId=self.calendar_id, eventId=event_id))
+        except ProviderNotFound:
+            return None
+        # events.get still returns deleted events, as status "cancelled".
+        return None if event.get("status") == "cancelled" else mapping.to_view(event)
+
+    # --- writes --------------------------------------------------------------------------------
+    def create_event(self, draft: EventDraft) -> WrittenEvent:
+        """events.insert with the id derived from ``draft.key``; a 409 ``duplicate`` means an
+        earlier attempt succeeded, so that event is returned (restored if it was deleted since,
+        because Google keeps deleted ids reserved and restores an event on update)."""
+        body = mapping.insert_body(draft)
+        try:
+            created = self._run(
+                self._events().insert(calendarId=self.calendar_id, body=body, sendUpdates="all")
+            )
+            return mapping.to_written(created)
+        except ProviderError as exc:
+            if exc.provider_code != "duplicate":
+                raise
+        existing = self._run(self._events().get(calendarId=self.calendar_id, eventId=body["id"]))
+        if existing.get("status") != "cancelled":
+            return mapping.to_written(existing)
+        restored = self._run(
+            self._events().update(
+                calendarId=self.calendar_id,
+                eventId=body["id"],
+                body={**mapping.draft_body(draft), "status": "confirmed"},
+                sendUpdates="all",
+            )
+        )
+        return mapping.to_written(restored)
+
+    def update_event(
+        self, event_id: str, draft: EventDraft, *, if_match: str | None = None
+    ) -> WrittenEvent:
+        """events.patch of our fields; ``If-Match`` makes a stale etag a 412
+        (``PreconditionFailed``)."""
+        request = self._events().patch(
+            calendarId=self.calendar_id,
+            eventId=event_id,
+            body=mapping.draft_body(draft),
+            sendUpdates="all",
+        )
+        if if_match is not None:
+            request.headers["If-Match"] = if_match
+        return mapping.to_written(self._run(request))
+
+    def delete_event(self, event_id: str) -> None:
+        """events.delete (attendees are told); 404 or 410 ``deleted`` count as done."""
+        try:
+            self._run(
+                self._events().delete(
+                    calendarId=self.calendar_id, eventId=event_id, sendUpdates="all"
+                )
+            )
+        except ProviderNotFound:
+            return
+
+    # --- incremental sync ----------------------------------------------------------------------
+    def changes(
+        self, cursor: str | None, window_start: datetime, window_end: datetime, page_size: int = 100
+    ) -> ChangePage:
+        """One page of the Calendar sync protocol
+        (https://developers.google.com/workspace/calendar/api/guides/sync).
+
+        Cursors are self-describing: ``full|<timeMin>|<timeMax>|<pageToken>`` while the initial
+        full listing of the window pages, ``sync|<syncToken>`` (and ``sync|<syncToken>|<pageToken>``
+        while an incremental round pages). A sync token cannot be combined with timeMin/timeMax, so
+        incremental rounds report changes outside the window too. Deleted events arrive as
+        ``Change(removed=True)``. 410 ``fullSyncRequired`` raises ``CursorExpired``.
+        """
+        params: dict[str, Any] = {
+            "calendarId": self.calendar_id,
+            "singleEvents": True,
+            "showDeleted": True,
+            "maxResults": max(1, min(page_size, MAX_PAGE)),
+        }
+        kind, parts = _parse_cursor(cursor)
+        if kind == "full":
+            time_min, time_max = (
+                (parts[0], parts[1]) if parts else (_rfc3339(window_start), _rfc3339(window_end))
+            )
+            params.update(timeMin=time_min, timeMax=time_max)
+            if len(parts) > 2:
+                params["pageToken"] = parts[2]
+        else:
+            params["syncToken"] = parts[0]
+            if len(parts) > 1:
+                params["pageToken"] = parts[1]
+        page = self._run(self._events().list(**params))
+        found = [mapping.to_change(item) for item in page.get("items", [])]
+        next_page = page.get("nextPageToken")
+        if next_page:
+            head = (
+                f"full|{params['timeMin']}|{params['timeMax']}"
+                if kind == "full"
+                else f"sync|{params['syncToken']}"
+            )
+            return ChangePage(changes=found, cursor=f"{head}|{next_page}", complete=False)
+        sync_token = page.get("nextSyncToken")
+        if not sync_token:
+            raise CursorExpired(
+                "Google ended the listing without a sync token", provider=errors.PROVIDER
+            )
+        return ChangePage(changes=found, cursor=f"sync|{sync_token}", complete=True)
+
+    # --- push ----------------------------------------------------------------------------------
+    def subscribe(
+        self,
+        *,
+        notification_url: str,
+        client_state: str,
+        expires_at: datetime,
+        lifecycle_url: str | None = None,
+        channel_id: str | None = None,
+    ) -> Subscription:
+        """events.watch (https://developers.google.com/workspace/calendar/api/guides/push).
+
+        ``client_state`` becomes the channel token (echoed as ``X-Goog-Channel-Token``). The
+        lifetime is sent as ``params.ttl`` (relative, so our clock and Google's need not agree);
+        the returned ``expires_at`` is Google's. ``lifecycle_url`` has no Google equivalent.
+        """
+        ttl = int((expires_at - datetime.now(UTC)).total_seconds())
+        body = {
+            "id": channel_id or uuid.uuid4().hex,
+            "type": "web_hook",
+            "address": notification_url,
+            "token": client_state,
+            "params": {"ttl": str(max(1, min(ttl, MAX_CHANNEL_TTL_SECONDS)))},
+        }
+        channel = self._run(self._events().watch(calendarId=self.calendar_id, body=body))
+        return Subscription(
+            id=str(channel["id"]),
+            expires_at=datetime.fromtimestamp(int(channel["expiration"]) / 1000, UTC),
+            resource=str(channel.get("resourceUri", f"calendars/{self.calendar_id}/events")),
+            resource_id=str(channel["resourceId"]),
+            notification_url=notification_url,
+            client_state=client_state,
+        )
+
+    def renew(self, subscription: Subscription, expires_at: datetime) -> Subscription:
+        """Google channels cannot be extended: open a new channel (new id, same address and
+        token), then stop the old one. Needs ``notification_url`` and ``client_state`` on
+        ``subscription``."""
+        if not subscription.notification_url or not subscription.client_state:
+            raise ValueError(
+                "renewing a Google channel needs its notification_url and client_state"
+            )
+        fresh = self.subscribe(
+            notification_url=subscription.notification_url,
+            client_state=subscription.client_state,
+            expires_at=expires_at,
+        )
+        self.unsubscribe(subscription)
+        return fresh
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """channels.stop; a channel already gone (404) counts as done."""
+        try:
+            self._run(
+                self._channels().stop(
+                    body={"id": subscription.id, "resourceId": subscription.resource_id}
+                )
+            )
+        except ProviderNotFound:
+            return
+
+    # --- rooms ---------------------------------------------------------------------------------
+    def rooms(self) -> list[RoomInfo]:
+        """Calendar resources of the Workspace customer (Admin SDK); ``ProviderDenied`` when
+        the caller is not an administrator or lacks the resource scope."""
+        if self._directory is None:
+            self._directory = self._build("admin", "directory_v1", self._settings.google_admin_url)
+        return list_rooms(self._directory, self._run)
+
+
+def _parse_cursor(cursor: str | None) -> tuple[str, list[str]]:
+    if cursor is None:
+        return "full", []
+    kind, _, rest = cursor.partition("|")
+    parts = rest.split("|") if rest else []
+    if kind == "full" and len(parts) == 3 and all(parts):
+        return kind, parts
+    if kind == "sync" and 1 <= len(parts) <= 2 and all(parts):
+        return kind, parts
+    # A cursor we did not write (or from an older format): start over, as for an expired one.
+    raise CursorExpired("unrecognised Google sync cursor", provider=errors.PROVIDER)
