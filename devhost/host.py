@@ -100,6 +100,7 @@ class DevHost:
         self._stopping: asyncio.Event | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._address: tuple[str, int] | None = None
+        self.listening_socket: socket.socket | None = None
         self._listeners: list[QueueListener] = []
         self._in_flight = 0
         self._count_lock = threading.Lock()
@@ -133,6 +134,7 @@ class DevHost:
         # it every keep-alive request waits ~40 ms (Nagle's algorithm against delayed ACKs).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        self.listening_socket = sock
         self._address = (host, sock.getsockname()[1])
         ready = threading.Event()
         failure: list[BaseException] = []

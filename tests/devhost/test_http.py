@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
-import time
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,14 +143,10 @@ def test_admin_api_rejects_unknown_and_http_functions(client: httpx.Client) -> N
     assert client.get("/admin/host/status").json() == {"state": "Running"}
 
 
-def test_keep_alive_requests_answer_without_nagle_delay(client: httpx.Client) -> None:
+def test_the_listening_socket_disables_nagle(client: httpx.Client, host: DevHost) -> None:
     # With Nagle's algorithm on, each request on a kept-alive connection waits ~40 ms for a
-    # delayed ACK; the host disables it, so answers take about a millisecond.
-    client.get("/api/greet/Warm")
-    timings = []
-    for _ in range(30):
-        started = time.perf_counter()
-        assert client.get("/api/greet/Ada").status_code == 200
-        timings.append(time.perf_counter() - started)
-
-    assert statistics.median(timings) < 0.03, timings
+    # delayed ACK; accepted sockets inherit TCP_NODELAY from the listening socket on Linux.
+    # (The latency itself is measured by the benchmarks, not asserted here.)
+    assert host.listening_socket is not None
+    assert host.listening_socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    assert client.get("/api/greet/Ada").status_code == 200
