@@ -226,3 +226,31 @@ def test_notification_is_delivered_while_the_change_request_returns_at_once(
         http.post("/me/events", json=event_body("q", "2030-08-04T09:00:00", "2030-08-04T10:00:00"))
         assert datetime.now(UTC) - started < timedelta(seconds=1)
         receiver.wait_for(lambda i: len(_changes(i, sub["id"])) == 1)
+
+
+def test_slow_endpoint_counts_as_a_failure_and_is_retried(
+    graph_sim: GraphSim, org: Org, receiver: Receiver
+) -> None:
+    control = graph_sim.control()
+    saved = control.settings()
+    control.settings(notification_timeout=0.3, retry_delays=[0.2])
+    try:
+        with graph_sim.http(org.delegated(org.alice, "Calendars.ReadWrite")) as http:
+            sub = _subscribe(http, graph_sim, receiver, "/me/events", changeType="created").json()
+            receiver.delay_next = 0.8
+            http.post(
+                "/me/events", json=event_body("s", "2030-08-05T09:00:00", "2030-08-05T10:00:00")
+            )
+            log = control.wait_for_deliveries(
+                lambda d: len(d) == 1 and d[0]["outcome"] == "delivered",
+                subscription_id=sub["id"],
+                kind="change",
+            )
+        first, second = log[0]["attempts"]
+        assert first["status"] is None
+        assert "Timeout" in first["error"]
+        assert second["status"] == 202
+    finally:
+        control.settings(
+            notification_timeout=saved["notification_timeout"], retry_delays=saved["retry_delays"]
+        )
