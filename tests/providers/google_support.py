@@ -78,9 +78,11 @@ class Org:
         flow, params = self.sign_in(email, scopes)
         return self.auth().complete(flow, params)
 
-    def calendar(self, email: str, **options: Any) -> GoogleCalendarClient:
-        """A calendar client for ``email`` signed in with the workspace scopes."""
-        tokens = GoogleUserTokenSource(self.auth(), self.connect(email).token_blob)
+    def calendar(
+        self, email: str, scopes: list[str] | None = None, **options: Any
+    ) -> GoogleCalendarClient:
+        """A calendar client for ``email`` signed in with ``scopes`` (the workspace scopes)."""
+        tokens = GoogleUserTokenSource(self.auth(), self.connect(email, scopes).token_blob)
         return GoogleCalendarClient(self.settings, tokens, **options)
 
 
