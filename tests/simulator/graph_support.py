@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from simulator import tokens
+from simulator.client import SimulatorClient
 from simulator.microsoft.directory import MsUser, Tenant, directory
 from simulator.microsoft.graph.client import GraphControl
 from simulator.world import World
@@ -54,7 +55,7 @@ class GraphSim:
     world: World
     base_url: str
     ca: Path
-    _control_http: httpx.Client | None = None
+    _client: SimulatorClient | None = None
 
     @property
     def graph(self) -> str:
@@ -68,14 +69,15 @@ class GraphSim:
         return ssl.create_default_context(cafile=str(self.ca))
 
     def control(self) -> GraphControl:
-        """The control client over one connection pool kept for the whole session."""
-        if self._control_http is None:
-            self._control_http = httpx.Client(base_url=self.base_url, verify=self.tls(), timeout=30)
-        return GraphControl(self._control_http)
+        """``SimulatorClient(...).graph``, one client kept for the whole session."""
+        if self._client is None:
+            self._client = SimulatorClient(self.base_url, self.ca)
+        graph: GraphControl = self._client.graph
+        return graph
 
     def close(self) -> None:
-        if self._control_http is not None:
-            self._control_http.close()
+        if self._client is not None:
+            self._client.close()
 
 
 @pytest.fixture(scope="session")
