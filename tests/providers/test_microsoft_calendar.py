@@ -23,6 +23,7 @@ from shared.errors import (
     PreconditionFailed,
     ProviderDenied,
     ProviderNotFound,
+    ProviderUnavailable,
     Throttled,
 )
 from shared.providers.base import Attendee, EventDraft
@@ -455,3 +456,70 @@ def test_at_most_four_requests_per_mailbox_in_flight(org: Org) -> None:
             thread.join(timeout=30)
     assert errors == []
     assert transport.peak == 4
+
+
+def test_short_retry_after_is_waited_twice_then_throttled(mailbox: Mailbox) -> None:
+    mailbox.client.profile()
+    before = _graph_503s(mailbox.org)
+    mailbox.org.sim.add_fault_rule(
+        area="graph",
+        tenant=mailbox.org.tenant["id"],
+        unavailable_probability=1.0,
+        retry_after_seconds=0,
+    )
+    try:
+        with pytest.raises(Throttled) as caught:
+            mailbox.client.profile()
+    finally:
+        mailbox.org.sim.clear_faults()
+    assert caught.value.retry_after == 0
+    assert caught.value.provider_code == "ServiceUnavailable"
+    assert _graph_503s(mailbox.org) == before + 3
+
+
+def test_dropped_connections_are_retried_then_unavailable(mailbox: Mailbox) -> None:
+    mailbox.client.profile()
+    mailbox.org.sim.add_fault_rule(
+        area="graph", tenant=mailbox.org.tenant["id"], reset_probability=1.0
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable) as caught:
+            mailbox.client.profile()
+        elapsed = time.monotonic() - started
+    finally:
+        mailbox.org.sim.clear_faults()
+    resets = mailbox.org.sim.stats()["areas"]["graph"]["by_status"]["reset"]
+    assert resets >= 3
+    assert caught.value.provider_code in {"RemoteProtocolError", "ReadError", "ConnectError"}
+    assert elapsed < 3.0
+
+
+class _ScriptedTokens:
+    """A token source (our TokenSource interface) whose first token is not accepted."""
+
+    def __init__(self, good: Any, *, always_bad: bool = False) -> None:
+        self.good = good
+        self.always_bad = always_bad
+        self.calls: list[bool] = []
+
+    def __call__(self, *, force_refresh: bool = False) -> str:
+        self.calls.append(force_refresh)
+        if self.always_bad or not force_refresh:
+            return "not-a-jwt"
+        return str(self.good(force_refresh=True))
+
+
+def test_a_401_refreshes_the_token_once_and_resends(org: Org) -> None:
+    tokens = _ScriptedTokens(org.auth().token_source(org.connect()))
+    client = GraphCalendarClient(org.settings, tokens)
+    assert client.profile().user_id == org.user["id"]
+    assert tokens.calls == [False, True]
+
+
+def test_a_second_401_is_denied(org: Org) -> None:
+    tokens = _ScriptedTokens(None, always_bad=True)
+    with pytest.raises(ProviderDenied) as caught:
+        GraphCalendarClient(org.settings, tokens).profile()
+    assert caught.value.provider_code == "InvalidAuthenticationToken"
+    assert tokens.calls == [False, True]

@@ -20,7 +20,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import msal
@@ -33,7 +33,7 @@ from shared.errors import (
     ProviderUnavailable,
     ReconnectNeeded,
 )
-from shared.providers.base import AccessToken, AuthStart, Grant, TokenSource
+from shared.providers.base import AccessToken, AuthStart, DelegatedAuth, Grant, TokenSource
 from shared.settings import Settings, resolve_path
 
 PROVIDER = "microsoft"
@@ -393,3 +393,9 @@ class MicrosoftDelegatedAuth:
             )
         granted = str(params.get("admin_consent", "")).lower() == "true"
         return str(params.get("tenant", "")), granted
+
+
+if TYPE_CHECKING:  # mypy proves the class satisfies the protocol the core programs against.
+
+    def _conforms(settings: Settings) -> DelegatedAuth:
+        return MicrosoftDelegatedAuth(settings)

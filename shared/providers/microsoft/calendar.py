@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from shared.errors import ProviderNotFound
 from shared.providers.base import (
+    CalendarClient,
     ChangePage,
     EventDraft,
     EventView,
@@ -238,3 +239,9 @@ class GraphCalendarClient:
             out.extend(mapping.room(raw) for raw in body.get("value", []))
             url, query = body.get("@odata.nextLink"), None
         return out
+
+
+if TYPE_CHECKING:  # mypy proves the class satisfies the protocol the core programs against.
+
+    def _conforms(settings: Settings, tokens: TokenSource) -> CalendarClient:
+        return GraphCalendarClient(settings, tokens)
