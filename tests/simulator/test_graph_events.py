@@ -35,6 +35,9 @@ def test_me_and_user_lookup_by_mail_and_upn(graph_sim: GraphSim, org: Org) -> No
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "Request_ResourceNotFound"
         assert http.get("/me").status_code == 400  # /me needs a delegated token
+        unknown = http.get("/me/mailFolders")
+        assert unknown.status_code == 400
+        assert unknown.json()["error"]["message"] == "Resource not found for the segment 'mailFolders'."
 
 
 def test_create_get_update_delete_event_with_etags(graph_sim: GraphSim, org: Org) -> None:
