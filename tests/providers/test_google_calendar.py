@@ -124,6 +124,19 @@ def test_updating_an_event_that_never_existed_is_not_found(ann: GoogleCalendarCl
         ann.update_event(event_id("never"), draft("never"))
 
 
+def test_updating_an_event_the_person_deleted_is_not_found_and_does_not_revive_it(
+    org: Org, ann: GoogleCalendarClient
+) -> None:
+    written = ann.create_event(draft("k7"))
+    org.google.delete_event(org.ann, written.id)
+    with pytest.raises(ProviderNotFound):
+        ann.update_event(written.id, draft("k7", hours=4))
+    assert ann.get_event(written.id) is None
+    # With the etag we last wrote, the delete shows up as a conflict instead.
+    with pytest.raises(PreconditionFailed):
+        ann.update_event(written.id, draft("k7", hours=4), if_match=written.change_key)
+
+
 def test_deleting_twice_is_fine_and_the_event_is_gone(ann: GoogleCalendarClient) -> None:
     written = ann.create_event(draft("k5"))
     ann.delete_event(written.id)

@@ -196,15 +196,28 @@ class GoogleCalendarClient:
         self, event_id: str, draft: EventDraft, *, if_match: str | None = None
     ) -> WrittenEvent:
         """events.patch of our fields; ``If-Match`` makes a stale etag a 412
-        (``PreconditionFailed``)."""
+        (``PreconditionFailed``).
+
+        Google keeps deleted events (``status: cancelled``) and a patch would bring one back, so
+        without ``if_match`` the event is read first: deleted counts as gone (``ProviderNotFound``)
+        and its etag guards the patch against a concurrent delete.
+        """
+        if if_match is None:
+            current = self._run(self._events().get(calendarId=self.calendar_id, eventId=event_id))
+            if current.get("status") == "cancelled":
+                raise ProviderNotFound(
+                    "the event was deleted in Google Calendar",
+                    provider=errors.PROVIDER,
+                    provider_code="deleted",
+                )
+            if_match = str(current["etag"])
         request = self._events().patch(
             calendarId=self.calendar_id,
             eventId=event_id,
             body=mapping.draft_body(draft),
             sendUpdates="all",
         )
-        if if_match is not None:
-            request.headers["If-Match"] = if_match
+        request.headers["If-Match"] = if_match
         return mapping.to_written(self._run(request))
 
     def delete_event(self, event_id: str) -> None:
