@@ -20,12 +20,8 @@ with a code; user may consent -> "Permissions requested"; otherwise "Need admin 
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-from urllib.parse import urlencode
-
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from simulator import tokens
@@ -38,9 +34,18 @@ from simulator.microsoft.directory import (
     Tenant,
     directory,
 )
+from simulator.microsoft.identity_flow import (
+    error_back,
+    error_text,
+    issue_code,
+    login_url,
+    new_flow,
+    send_back,
+    sign_in,
+    validate_client,
+)
 from simulator.microsoft.identity_state import (
     OIDC_SCOPES,
-    AuthCode,
     PendingFlow,
     delegated_request,
     ensure_service_principal,
@@ -99,89 +104,10 @@ def jwks(request: Request) -> Response:
     return JSONResponse(tokens.registry(request.app.state.world).jwks())
 
 
-# --- redirects back to the app --------------------------------------------------------------------
-
-
-def _send_back(redirect_uri: str, response_mode: str, params: dict[str, str]) -> Response:
-    if response_mode == "form_post":
-        return pages.form_post_page(redirect_uri, params)
-    sep = "&" if "?" in redirect_uri else "?"
-    return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=302)
-
-
-def _error_back(world: World, flow: PendingFlow, err: errs.AadError, **extra: str) -> Response:
-    params = dict(extra)
-    params.update(errs.redirect_error_params(world, err))
-    if "state" in flow.params:
-        params["state"] = flow.params["state"]
-    return _send_back(
-        flow.params["redirect_uri"], flow.params.get("response_mode", "query"), params
-    )
-
-
-def _issue_code(world: World, flow: PendingFlow, user: MsUser, tenant: Tenant) -> Response:
-    state = identity_state(world)
-    code = AuthCode(
-        code=new_secret(48),
-        client_id=flow.params["client_id"],
-        tenant_id=tenant.id,
-        user_id=user.id,
-        redirect_uri=flow.params["redirect_uri"],
-        scopes=normalize_scopes(flow.params.get("scope", "")),
-        nonce=flow.params.get("nonce"),
-        code_challenge=flow.params.get("code_challenge"),
-        code_challenge_method=flow.params.get("code_challenge_method"),
-        issued_at=world.timestamp(),
-        # The interactive sign-in performs MFA when the tenant requires it.
-        mfa_done=tenant.policy.mfa_required,
-    )
-    state.codes[code.code] = code
-    state.flows.pop(flow.id, None)
-    params = {"code": code.code}
-    if "state" in flow.params:
-        params["state"] = flow.params["state"]
-    params["session_state"] = hashlib.sha256(user.id.encode()).hexdigest()[:36]
-    return _send_back(code.redirect_uri, flow.params.get("response_mode", "query"), params)
-
-
-# --- authorize ---------------------------------------------------------------------------------
-
-
-def _validate_client(world: World, params: dict[str, str]) -> Response | None:
-    """Errors Entra shows on its own page because the redirect URI cannot be trusted."""
-    app = directory(world).apps.get(params.get("client_id", ""))
-    if app is None:
-        return pages.error_page(_text(world, errs.unknown_client(params.get("client_id", ""))))
-    redirect_uri = params.get("redirect_uri", "")
-    if redirect_uri not in app.redirect_uris:
-        return pages.error_page(_text(world, errs.redirect_mismatch(redirect_uri, app.client_id)))
-    return None
-
-
-def _text(world: World, err: errs.AadError) -> str:
-    return errs.redirect_error_params(world, err)["error_description"]
-
-
 def _session_user(request: Request) -> MsUser | None:
     world: World = request.app.state.world
     user_id = identity_state(world).sessions.get(request.cookies.get(SESSION_COOKIE, ""))
     return directory(world).find_user_anywhere(user_id) if user_id else None
-
-
-def _new_flow(world: World, kind: Any, tenant_key: str, params: dict[str, str]) -> PendingFlow:
-    flow = PendingFlow(id=new_secret(16), kind=kind, tenant_key=tenant_key, params=params)
-    identity_state(world).flows[flow.id] = flow
-    return flow
-
-
-def _login_url(world: World, flow: PendingFlow) -> str:
-    return f"{world.base_url}/{flow.tenant_key}/login"
-
-
-def _sign_in(world: World, flow: PendingFlow, error: str | None = None) -> Response:
-    app = directory(world).apps[flow.params["client_id"]]
-    hint = flow.params.get("login_hint", "")
-    return pages.sign_in_page(_login_url(world, flow), flow.id, app.display_name, hint, error)
 
 
 async def authorize(request: Request) -> Response:
@@ -190,21 +116,21 @@ async def authorize(request: Request) -> Response:
     key = request.path_params["tenant"]
     with world.lock:
         if key not in GENERIC_TENANTS and directory(world).tenant(key) is None:
-            return pages.error_page(_text(world, errs.tenant_not_found(key)))
-        invalid = _validate_client(world, params)
+            return pages.error_page(error_text(world, errs.tenant_not_found(key)))
+        invalid = validate_client(world, params)
         if invalid is not None:
             return invalid
-        flow = _new_flow(world, "authorize", key, params)
+        flow = new_flow(world, "authorize", key, params)
         if params.get("response_type") != "code":
-            return _error_back(
+            return error_back(
                 world, flow, errs.unsupported_response_type(params.get("response_type", ""))
             )
         if not params.get("scope"):
-            return _error_back(world, flow, errs.missing_parameter("scope"))
+            return error_back(world, flow, errs.missing_parameter("scope"))
         # msal always sends PKCE (S256); the simulator requires it so a client that drops it
         # is caught in tests.
         if not params.get("code_challenge") or params.get("code_challenge_method") != "S256":
-            return _error_back(world, flow, errs.pkce_required())
+            return error_back(world, flow, errs.pkce_required())
         prompt = params.get("prompt", "")
         user = _session_user(request)
         hint = params.get("login_hint", "").lower()
@@ -214,8 +140,8 @@ async def authorize(request: Request) -> Response:
             user = None
         if user is None:
             if prompt == "none":
-                return _error_back(world, flow, errs.login_required())
-            return _sign_in(world, flow)
+                return error_back(world, flow, errs.login_required())
+            return sign_in(world, flow)
         return _after_sign_in(world, flow, user)
 
 
@@ -238,23 +164,23 @@ def _after_sign_in(world: World, flow: PendingFlow, user: MsUser) -> Response:
     extra = {"admin_consent": "True", "tenant": tenant.id} if admin_flow else {}
     if user.tenant_id != tenant.id and (tenant.policy.guests_blocked or admin_flow):
         err = errs.guest_blocked(user.mail, user.tenant_id, tenant.display_name, app.client_id)
-        return _error_back(world, flow, err, **extra)
+        return error_back(world, flow, err, **extra)
     if app.home_tenant_id and app.home_tenant_id != tenant.id:
         err = errs.app_not_in_tenant(app.client_id, tenant.display_name)
-        return _error_back(world, flow, err, **extra)
+        return error_back(world, flow, err, **extra)
     if tenant.policy.conditional_access_block:
-        return _error_back(world, flow, errs.blocked_by_conditional_access(at_token=False), **extra)
+        return error_back(world, flow, errs.blocked_by_conditional_access(at_token=False), **extra)
     scopes = normalize_scopes(flow.params.get("scope", ".default" if admin_flow else ""))
     if admin_flow:
         if not user.is_admin:
-            return _error_back(
+            return error_back(
                 world, flow, errs.admin_consent_needs_admin(app.display_name), **extra
             )
         listed = sorted(delegated_request(app, scopes) - OIDC_SCOPES)
         if flow.params.get("v1") or ".default" in scopes:
             listed += sorted(f"{p} (application)" for p in app.application_permissions)
         return pages.consent_page(
-            _login_url(world, flow),
+            login_url(world, flow),
             flow.id,
             app.display_name,
             user.user_principal_name,
@@ -265,20 +191,20 @@ def _after_sign_in(world: World, flow: PendingFlow, user: MsUser) -> Response:
     sp = tenant.service_principals.get(app.client_id)
     if sp is not None and sp.assignment_required and user.id not in sp.assigned_user_ids:
         err = errs.user_not_assigned(user.user_principal_name, app.client_id, app.display_name)
-        return _error_back(world, flow, err)
+        return error_back(world, flow, err)
     wanted = delegated_request(app, scopes)
     missing = missing_consent(sp, user.id, wanted)
     prompt = flow.params.get("prompt", "")
     if not missing and prompt != "consent":
-        return _issue_code(world, flow, user, tenant)
+        return issue_code(world, flow, user, tenant)
     if prompt == "none":
-        return _error_back(
+        return error_back(
             world, flow, errs.consent_not_granted(app.client_id, app.display_name, at_token=False)
         )
     listed = sorted(wanted if prompt == "consent" else missing)
     if user.is_admin or user_may_consent(tenant.policy, missing):
         return pages.consent_page(
-            _login_url(world, flow),
+            login_url(world, flow),
             flow.id,
             app.display_name,
             user.user_principal_name,
@@ -286,7 +212,7 @@ def _after_sign_in(world: World, flow: PendingFlow, user: MsUser) -> Response:
             offer_org_consent=user.is_admin,
         )
     return pages.approval_page(
-        _login_url(world, flow),
+        login_url(world, flow),
         flow.id,
         app.display_name,
         user.user_principal_name,
@@ -313,7 +239,7 @@ async def login_post(request: Request) -> Response:
         user = dir_.find_user_anywhere(flow.user_id or "")
         tenant = dir_.tenants.get(flow.tenant_id or "")
         if user is None or tenant is None:
-            return _sign_in(world, flow)
+            return sign_in(world, flow)
         if flow.kind == "adminconsent":
             return _admin_consent_decision(world, flow, user, tenant, action)
         return _user_decision(world, flow, user, tenant, action, fields)
@@ -323,12 +249,15 @@ def _post_sign_in(world: World, flow: PendingFlow, email: str) -> Response:
     user = directory(world).find_user_anywhere(email) if email else None
     if user is None or user.kind != "user":
         # AADSTS50034 as Entra's sign-in page words it.
-        return _sign_in(
+        return sign_in(
             world,
             flow,
             "This username may be incorrect. Make sure you typed it correctly. Otherwise, "
             "contact your admin.",
         )
+    if not user.account_enabled:
+        # Entra shows AADSTS50057 on its own page; the app is not told.
+        return sign_in(world, flow, error_text(world, errs.user_disabled()))
     response = _after_sign_in(world, flow, user)
     session = new_secret(16)
     identity_state(world).sessions[session] = user.id
@@ -356,12 +285,12 @@ def _user_decision(
         elif user.is_admin or user_may_consent(tenant.policy, missing):
             grant_delegated(ensure_service_principal(tenant, app.client_id), user.id, wanted)
         else:
-            return _error_back(
+            return error_back(
                 world, flow, errs.admin_approval_required(tenant.display_name, app.display_name)
             )
-        return _issue_code(world, flow, user, tenant)
+        return issue_code(world, flow, user, tenant)
     if action == "cancel":
-        return _error_back(world, flow, errs.user_declined())
+        return error_back(world, flow, errs.user_declined())
     if action == "request" and tenant.policy.admin_consent_workflow:
         already = any(
             r.client_id == app.client_id and r.user_id == user.id and r.status == "pending"
@@ -373,8 +302,8 @@ def _user_decision(
                     id=new_secret(12), client_id=app.client_id, user_id=user.id, scopes=missing
                 )
             )
-        return pages.request_sent_page(_login_url(world, flow), flow.id, app.display_name)
-    return _error_back(
+        return pages.request_sent_page(login_url(world, flow), flow.id, app.display_name)
+    return error_back(
         world, flow, errs.admin_approval_required(tenant.display_name, app.display_name)
     )
 
@@ -389,14 +318,14 @@ def _admin_consent(v1: bool):  # type: ignore[no-untyped-def]
         key = request.path_params["tenant"]
         with world.lock:
             if key not in GENERIC_TENANTS and directory(world).tenant(key) is None:
-                return pages.error_page(_text(world, errs.tenant_not_found(key)))
-            invalid = _validate_client(world, params)
+                return pages.error_page(error_text(world, errs.tenant_not_found(key)))
+            invalid = validate_client(world, params)
             if invalid is not None:
                 return invalid
             if v1:
                 params["v1"] = "1"
-            flow = _new_flow(world, "adminconsent", key, params)
-            return _sign_in(world, flow)
+            flow = new_flow(world, "adminconsent", key, params)
+            return sign_in(world, flow)
 
     return endpoint
 
@@ -408,7 +337,7 @@ def _admin_consent_decision(
     extra = {"admin_consent": "True", "tenant": tenant.id}
     if action != "accept":
         # A cancelled admin consent comes back as access_denied / AADSTS65004.
-        return _error_back(world, flow, errs.user_declined(), error_subcode="cancel", **extra)
+        return error_back(world, flow, errs.user_declined(), error_subcode="cancel", **extra)
     scopes = normalize_scopes(flow.params.get("scope", ".default"))
     v1 = bool(flow.params.get("v1"))
     grant_admin_consent(
@@ -420,7 +349,7 @@ def _admin_consent_decision(
         params["scope"] = flow.params.get("scope", "")
     if "state" in flow.params:
         params["state"] = flow.params["state"]
-    return _send_back(flow.params["redirect_uri"], "query", params)
+    return send_back(flow.params["redirect_uri"], "query", params)
 
 
 def routes(world: World) -> list[BaseRoute]:

@@ -344,3 +344,12 @@ def pkce_required() -> AadError:
         "Invalid size of Code_Challenge parameter: a code_challenge with "
         "code_challenge_method S256 is required.",
     )
+
+
+def user_disabled() -> AadError:
+    return AadError(
+        "invalid_grant",
+        50057,
+        "The user account is disabled. The user object in Active Directory backing this "
+        "account has been disabled. An admin can re-enable this account through PowerShell",
+    )

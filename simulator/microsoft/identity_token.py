@@ -208,6 +208,8 @@ def _refresh(world: World, app: AppRegistration, key: str, form: dict[str, str])
     tenant, user = dir_.tenants[rt.tenant_id], dir_.find_user_anywhere(rt.user_id)
     if user is None:
         raise TokenError(errs.invalid_grant_malformed())
+    if not user.account_enabled:
+        raise TokenError(errs.user_disabled())
     now = world.timestamp()
     valid_from = state.tokens_valid_from.get(user.id)
     if rt.revoked or (valid_from is not None and rt.issued_at < valid_from):

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from simulator.client import SignInError
 from tests.simulator.test_identity_support import (  # noqa: F401 (fixtures)
     REDIRECT,
     SCOPES,
@@ -145,3 +146,12 @@ def test_unknown_tenant_fails_discovery(org: Org) -> None:
         org.msal_app(authority_tenant="nowhere.example")
     # msal wraps the discovery answer (HTTP 400 with AADSTS90002) it got from the simulator.
     assert "AADSTS90002" in str(caught.value.__context__)
+
+
+def test_disabled_account_cannot_sign_in_or_refresh_aadsts50057(org: Org) -> None:
+    app, result = _signed_in(org)
+    org.sim.update_user(org.tenant["id"], org.user["id"], account_enabled=False)
+    refused = app.acquire_token_by_refresh_token(result["refresh_token"], SCOPES)
+    assert refused["error"] == "invalid_grant" and refused["error_codes"] == [50057]
+    with pytest.raises(SignInError, match="AADSTS50057"):
+        connect(org, org.user["mail"])
