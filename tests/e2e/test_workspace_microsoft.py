@@ -1,0 +1,109 @@
+"""Workspace integration with Microsoft 365, end to end through the HTTP contract."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from tests.e2e.conftest import RETURN_TO, Stack
+from tests.e2e.tenants import (
+    SECRET_SUBJECT,
+    grant_room_listing,
+    microsoft_org,
+    put_secret_meeting_in_outlook,
+)
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def create_and_test(
+    stack: Stack, org: str, admin_sub: str, admin_email: str, **sign_in: bool
+) -> str:
+    """The subscription admin creates a Microsoft integration and runs its test flow."""
+    created = stack.call(
+        "POST",
+        f"orgs/{org}/integrations",
+        org=org,
+        sub=admin_sub,
+        roles=("admin",),
+        json={"kind": "workspace", "provider": "microsoft"},
+    )
+    assert created.status_code == 201, created.text
+    integration = created.json()["id"]
+    started = stack.call(
+        "POST",
+        f"orgs/{org}/integrations/{integration}/test",
+        org=org,
+        sub=admin_sub,
+        roles=("admin",),
+        json={"return_to": RETURN_TO},
+    )
+    assert started.status_code == 202, started.text
+    callback = stack.sim.microsoft_sign_in(started.json()["consent_url"], admin_email, **sign_in)
+    back = stack.follow_callback(callback)
+    assert back.status_code == 302, back.text
+    assert back.headers["location"].startswith(RETURN_TO)
+    return integration
+
+
+def test_admin_tests_with_a_live_preview_enables_and_users_connect(stack: Stack, org: str) -> None:
+    tenant = microsoft_org(stack)
+    grant_room_listing(stack, tenant)
+    put_secret_meeting_in_outlook(stack, tenant.it_admin)
+
+    integration = create_and_test(stack, org, "ada", tenant.it_admin, consent_for_org=True)
+    result = stack.call(
+        "GET", f"orgs/{org}/integrations/{integration}/test", org=org, sub="ada", roles=("admin",)
+    ).json()
+    assert result["status"] == "passed", result["issues"]
+    assert result["can_enable"] is True
+    assert {c["name"]: c["outcome"] for c in result["checks"]} == {
+        "consent": "passed",
+        "scopes": "passed",
+        "write_calendar": "passed",
+        "profile": "passed",
+        "read_calendar": "passed",
+        "rooms": "passed",
+        "webhook": "passed",
+    }
+    assert result["preview"]["subject"] == SECRET_SUBJECT
+    assert result["tenant"] == tenant.tenant_id
+
+    enabled = stack.call(
+        "POST",
+        f"orgs/{org}/integrations/{integration}/enable",
+        org=org,
+        sub="ada",
+        roles=("admin",),
+    )
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["status"] == "enabled"
+
+    # A user connects: consent was given for the whole organisation, so no consent screen.
+    user = tenant.users[0]
+    connect = stack.call(
+        "GET",
+        f"orgs/{org}/me/calendar/connect",
+        org=org,
+        sub="bob",
+        params={"return_to": RETURN_TO},
+    )
+    assert connect.status_code == 302
+    callback = stack.sim.microsoft_sign_in(connect.headers["location"], user, accept=False)
+    back = stack.follow_callback(callback)
+    assert query(back.headers["location"]) == {"calendar": "connected"}
+
+    status = stack.call("GET", f"orgs/{org}/me/calendar", org=org, sub="bob").json()
+    assert (status["status"], status["account"]) == ("connected", user)
+
+    # A second connect goes straight back to the app: the provider is not involved.
+    again = stack.call(
+        "GET",
+        f"orgs/{org}/me/calendar/connect",
+        org=org,
+        sub="bob",
+        params={"return_to": RETURN_TO},
+    )
+    assert again.status_code == 302
+    assert again.headers["location"] == f"{RETURN_TO}?calendar=connected"
