@@ -44,9 +44,12 @@ class ServiceError(Exception):
     status: int = 500
     title: str = "Internal error"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        if code is not None:
+            # A more specific stable code than the class's (e.g. ``wrong_org`` for Forbidden).
+            self.code = code
         # Extra members end up in the problem+json body (RFC 9457 extension members).
         self.extra: dict[str, Any] = extra
 
@@ -68,11 +71,6 @@ class BadRequest(ServiceError):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        if code is not None:
-            self.code = code
-
 
 class ValidationFailed(BadRequest):
     """Input failed validation; ``errors`` lists ``{"field", "message"}`` for each bad field."""
@@ -91,21 +89,11 @@ class Unauthenticated(ServiceError):
     status = 401
     title = "Authentication required"
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        if code is not None:
-            self.code = code
-
 
 class Forbidden(ServiceError):
     code = "forbidden"
     status = 403
     title = "Not allowed"
-
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        if code is not None:
-            self.code = code
 
 
 class NotFound(ServiceError):
@@ -118,11 +106,6 @@ class Conflict(ServiceError):
     code = "conflict"
     status = 409
     title = "Conflict"
-
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        if code is not None:
-            self.code = code
 
 
 class AlreadyExists(Conflict):

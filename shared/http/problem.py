@@ -42,6 +42,9 @@ def problem_response(
     )
 
 
+_RESERVED = frozenset({"type", "title", "status", "detail", "code", "correlation_id"})
+
+
 def from_error(error: ServiceError, correlation_id: str) -> func.HttpResponse:
     body = problem_body(
         status=error.status,
@@ -49,7 +52,7 @@ def from_error(error: ServiceError, correlation_id: str) -> func.HttpResponse:
         title=error.title,
         detail=error.detail,
         correlation_id=correlation_id,
-        **error.extra,
+        **{k: v for k, v in error.extra.items() if k not in _RESERVED},
     )
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.status == 401 else None
     return problem_response(body, headers)
