@@ -12,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,11 @@ def stack(
 @pytest.fixture
 def org() -> str:
     return "org-" + secrets.token_hex(4)
+
+
+@pytest.fixture(autouse=True)
+def _clock_starts_at_now(request: pytest.FixtureRequest) -> None:
+    """Each test starts with the service's clock at the real time (the simulator's clock)."""
+    if "stack" in request.fixturenames:
+        stack: Stack = request.getfixturevalue("stack")
+        stack.clock.set(datetime.now(UTC))
