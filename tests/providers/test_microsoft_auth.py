@@ -174,3 +174,32 @@ def test_service_integration_app_auth_with_its_own_credentials(org: Org) -> None
     with pytest.raises(ProviderDenied) as caught:
         wrong.token()
     assert caught.value.provider_code == "AADSTS7000215"
+
+
+def test_withdrawn_consent_needs_a_reconnect_65001(org: Org) -> None:
+    blob = org.connect()
+    org.sim.revoke_consent(org.tenant["id"], org.app["client_id"], user=org.user["id"])
+    with pytest.raises(ReconnectNeeded) as caught:
+        org.auth().access_token(blob, force_refresh=True)
+    assert caught.value.provider_code == "AADSTS65001"
+
+
+def test_mfa_required_after_sign_in_needs_a_reconnect_50076(org: Org) -> None:
+    blob = org.connect()
+    org.sim.set_tenant_policy(org.tenant["id"], mfa_required=True)
+    with pytest.raises(ReconnectNeeded) as caught:
+        org.auth().access_token(blob, force_refresh=True)
+    assert caught.value.provider_code == "AADSTS50076"
+    assert caught.value.extra["error"] == "interaction_required"
+
+
+def test_refresh_token_unused_too_long_needs_a_reconnect_700082(org: Org) -> None:
+    blob = org.connect()
+    org.sim.identity_settings(refresh_token_max_inactive_seconds=60)
+    try:
+        org.sim.advance_clock(120)
+        with pytest.raises(ReconnectNeeded) as caught:
+            org.auth().access_token(blob, force_refresh=True)
+    finally:
+        org.sim.identity_settings(refresh_token_max_inactive_seconds=90 * 24 * 3600)
+    assert caught.value.provider_code == "AADSTS700082"
