@@ -24,21 +24,21 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from simulator.google.client import GoogleControl
-from simulator.google.standalone import GoogleOnlyServer, serve
+from simulator.server import SimulatorServer
 
 CALENDAR_EVENTS = "https://www.googleapis.com/auth/calendar.events"
 CALENDAR_READONLY = "https://www.googleapis.com/auth/calendar.readonly"
 REDIRECT = "https://app.example/api/oauth/google/callback"
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoogleOnlyServer]:
-    with serve(tmp_path_factory.mktemp("google-certs")) as server:
-        yield server
+@pytest.fixture
+def sim(simulator: SimulatorServer) -> SimulatorServer:
+    """The shared simulator (tests/conftest.py); each test works in a domain of its own."""
+    return simulator
 
 
 @pytest.fixture
-def google(sim: GoogleOnlyServer) -> Iterator[GoogleControl]:
+def google(sim: SimulatorServer) -> Iterator[GoogleControl]:
     context = ssl.create_default_context(cafile=str(sim.certs.ca))
     with httpx.Client(base_url=sim.base_url, verify=context) as http:
         yield GoogleControl(http)
@@ -58,7 +58,7 @@ def org(google: GoogleControl) -> dict[str, str]:
 
 
 def user_credentials(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str], scopes: list[str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str], scopes: list[str]
 ) -> Credentials:
     """Consent as Ann through the authorization endpoint and exchange the code."""
     query = (
@@ -101,7 +101,7 @@ def _close_services() -> Iterator[None]:
         _open.pop().close()
 
 
-def calendar_service(sim: GoogleOnlyServer, creds: Credentials) -> Any:
+def calendar_service(sim: SimulatorServer, creds: Credentials) -> Any:
     """A Calendar client on the simulator (closed after the test)."""
     http = google_auth_httplib2.AuthorizedHttp(
         creds, http=httplib2.Http(ca_certs=str(sim.certs.ca))
@@ -118,7 +118,7 @@ def calendar_service(sim: GoogleOnlyServer, creds: Credentials) -> Any:
 
 
 @pytest.fixture
-def calendar(sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]) -> Any:
+def calendar(sim: SimulatorServer, google: GoogleControl, org: dict[str, str]) -> Any:
     return calendar_service(sim, user_credentials(sim, google, org, [CALENDAR_EVENTS]))
 
 
@@ -294,7 +294,7 @@ def test_deleting_twice_is_410_and_unknown_ids_are_404(calendar: Any) -> None:
 
 
 def test_read_only_consent_cannot_write(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     reader = calendar_service(sim, user_credentials(sim, google, org, [CALENDAR_READONLY]))
     reader.events().list(calendarId="primary").execute()
@@ -340,7 +340,7 @@ def test_rooms_answer_invitations_by_their_policy(calendar: Any, org: dict[str, 
 
 
 def test_expired_access_token_is_refreshed_by_the_library(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     creds = user_credentials(sim, google, org, [CALENDAR_EVENTS])
     service = calendar_service(sim, creds)

@@ -22,21 +22,21 @@ from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 
 from simulator.google.client import GoogleControl, GoogleSignInBlocked
-from simulator.google.standalone import GoogleOnlyServer, serve
+from simulator.server import SimulatorServer
 
 CALENDAR_EVENTS = "https://www.googleapis.com/auth/calendar.events"
 ROOMS_READONLY = "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly"
 REDIRECT = "https://app.example/api/oauth/google/callback"
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoogleOnlyServer]:
-    with serve(tmp_path_factory.mktemp("google-certs")) as server:
-        yield server
+@pytest.fixture
+def sim(simulator: SimulatorServer) -> SimulatorServer:
+    """The shared simulator (tests/conftest.py); each test works in a domain of its own."""
+    return simulator
 
 
 @pytest.fixture
-def google(sim: GoogleOnlyServer) -> Iterator[GoogleControl]:
+def google(sim: SimulatorServer) -> Iterator[GoogleControl]:
     context = ssl.create_default_context(cafile=str(sim.certs.ca))
     with httpx.Client(base_url=sim.base_url, verify=context) as http:
         yield GoogleControl(http)
@@ -54,7 +54,7 @@ def org(google: GoogleControl) -> dict[str, str]:
     return {"domain": domain, **client}
 
 
-def make_flow(sim: GoogleOnlyServer, org: dict[str, str], scopes: list[str]) -> Flow:
+def make_flow(sim: SimulatorServer, org: dict[str, str], scopes: list[str]) -> Flow:
     config = {
         "web": {
             "client_id": org["client_id"],
@@ -72,7 +72,7 @@ def make_flow(sim: GoogleOnlyServer, org: dict[str, str], scopes: list[str]) -> 
     return flow
 
 
-def requests_session(sim: GoogleOnlyServer) -> requests.Session:
+def requests_session(sim: SimulatorServer) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.verify = str(sim.certs.ca)
@@ -80,7 +80,7 @@ def requests_session(sim: GoogleOnlyServer) -> requests.Session:
 
 
 def test_person_consents_and_the_app_gets_refreshable_tokens(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     flow = make_flow(sim, org, ["openid", "email", CALENDAR_EVENTS])
     url, state = flow.authorization_url(access_type="offline", prompt="consent")
@@ -107,7 +107,7 @@ def test_person_consents_and_the_app_gets_refreshable_tokens(
 
 
 def test_the_code_is_single_use_and_pkce_is_checked(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     flow = make_flow(sim, org, [CALENDAR_EVENTS])
     url, _ = flow.authorization_url(access_type="offline")
@@ -131,7 +131,7 @@ def test_the_code_is_single_use_and_pkce_is_checked(
 
 
 def test_person_unticks_a_scope_and_only_the_rest_is_granted(
-    sim: GoogleOnlyServer,
+    sim: SimulatorServer,
     google: GoogleControl,
     org: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
@@ -147,7 +147,7 @@ def test_person_unticks_a_scope_and_only_the_rest_is_granted(
 
 
 def test_revoked_refresh_token_fails_with_invalid_grant(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     flow = make_flow(sim, org, [CALENDAR_EVENTS])
     url, _ = flow.authorization_url(access_type="offline")
@@ -163,7 +163,7 @@ def test_revoked_refresh_token_fails_with_invalid_grant(
 
 
 def test_admin_revoking_the_users_tokens_kills_access_tokens(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     flow = make_flow(sim, org, [CALENDAR_EVENTS])
     url, _ = flow.authorization_url(access_type="offline")
@@ -179,7 +179,7 @@ def test_admin_revoking_the_users_tokens_kills_access_tokens(
 
 
 def test_person_cancels_consent_and_the_app_gets_access_denied(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     flow = make_flow(sim, org, [CALENDAR_EVENTS])
     url, state = flow.authorization_url()
@@ -189,7 +189,7 @@ def test_person_cancels_consent_and_the_app_gets_access_denied(
 
 
 def test_app_blocked_by_workspace_admin_redirects_with_admin_policy_enforced(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     google.set_app_trust(org["domain"], org["client_id"], "blocked")
     flow = make_flow(sim, org, [CALENDAR_EVENTS])
@@ -201,7 +201,7 @@ def test_app_blocked_by_workspace_admin_redirects_with_admin_policy_enforced(
 
 
 def test_app_blocked_by_workspace_admin_can_show_googles_block_page(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     google.set_policy(org["domain"], app_trust={org["client_id"]: "blocked"}, block_response="page")
     url, _ = make_flow(sim, org, [CALENDAR_EVENTS]).authorization_url()
@@ -213,7 +213,7 @@ def test_app_blocked_by_workspace_admin_can_show_googles_block_page(
 
 
 def test_limited_trust_allows_calendar_but_not_the_admin_directory(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     google.set_app_trust(org["domain"], org["client_id"], "limited")
     calendar_only = make_flow(sim, org, [CALENDAR_EVENTS]).authorization_url()[0]
@@ -223,7 +223,7 @@ def test_limited_trust_allows_calendar_but_not_the_admin_directory(
 
 
 def test_unconfigured_app_is_blocked_when_the_domain_blocks_unconfigured_apps(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     google.set_policy(
         org["domain"], app_trust={org["client_id"]: "unconfigured"}, block_unconfigured_apps=True
@@ -233,7 +233,7 @@ def test_unconfigured_app_is_blocked_when_the_domain_blocks_unconfigured_apps(
 
 
 def test_internal_app_used_by_an_outside_user_shows_org_internal(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     home = f"home{uuid.uuid4().hex[:8]}.example"
     google.add_domain(home)
@@ -245,7 +245,7 @@ def test_internal_app_used_by_an_outside_user_shows_org_internal(
 
 
 def test_context_aware_access_block_reaches_the_app_as_access_denied(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     google.set_policy(org["domain"], context_aware_block=True)
     url, state = make_flow(sim, org, [CALENDAR_EVENTS]).authorization_url()
@@ -256,7 +256,7 @@ def test_context_aware_access_block_reaches_the_app_as_access_denied(
 
 
 def test_unregistered_redirect_uri_is_an_error_page_not_a_redirect(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     flow = make_flow(sim, org, [CALENDAR_EVENTS])
     flow.redirect_uri = "https://evil.example/callback"
@@ -266,7 +266,7 @@ def test_unregistered_redirect_uri_is_an_error_page_not_a_redirect(
 
 
 def test_wrong_client_secret_is_invalid_client(
-    sim: GoogleOnlyServer, google: GoogleControl, org: dict[str, str]
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
 ) -> None:
     response = requests_session(sim).post(
         org["token_uri"],
