@@ -50,10 +50,19 @@ _AADSTS = re.compile(r"AADSTS(\d+)")
 _RECONNECT_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required"})
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
-# msal fetches the authority's OpenID configuration when an application object is built; this
-# process-wide http_cache keeps that to one request per authority (msal caches discovery GETs
-# for 24 h, and throttles token POSTs that answered 429/5xx for their Retry-After).
-_HTTP_CACHE: dict[Any, Any] = {}
+# msal fetches the authority's OpenID configuration when an application object is built; an
+# http_cache keeps that to one request per authority (msal caches discovery GETs for 24 h, and
+# throttles token POSTs that answered 429/5xx for their Retry-After). One cache per thread: each
+# msal application guards the cache's index with a lock of its own, so application objects of
+# different threads must not share one.
+_HTTP_CACHES = threading.local()
+
+
+def _http_cache() -> dict[Any, Any]:
+    cache: dict[Any, Any] | None = getattr(_HTTP_CACHES, "cache", None)
+    if cache is None:
+        cache = _HTTP_CACHES.cache = {}
+    return cache
 
 
 def error_codes_in(text: str | None) -> list[int]:
@@ -116,6 +125,7 @@ class MicrosoftAppAuth:
         self._session = http_client or trusted_session(ca_bundle)
         self._lock = threading.Lock()
         self._app: Any = None
+        self._http_cache: dict[Any, Any] = {}
 
     def _application(self, fresh: bool) -> Any:
         with self._lock:
@@ -127,7 +137,8 @@ class MicrosoftAppAuth:
                         authority=self._authority,
                         instance_discovery=False,
                         http_client=self._session,
-                        http_cache=_HTTP_CACHE,
+                        # A long-lived app object used from many threads: a cache of its own.
+                        http_cache=self._http_cache,
                     )
                 except (requests.RequestException, ValueError) as exc:
                     raise ProviderUnavailable(
@@ -184,7 +195,7 @@ class MicrosoftDelegatedAuth:
                 authority=f"{self._host}/{tenant}",
                 instance_discovery=False,
                 http_client=self._session,
-                http_cache=_HTTP_CACHE,
+                http_cache=_http_cache(),
                 token_cache=cache,
             )
         except (requests.RequestException, ValueError) as exc:
