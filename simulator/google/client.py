@@ -243,3 +243,42 @@ class GoogleControl:
         return str(answer.headers["location"])
 
     google_sign_in = sign_in
+
+    def consent_tokens(
+        self,
+        client: dict[str, Any],
+        user_email: str,
+        scopes: list[str],
+        redirect_uri: str | None = None,
+    ) -> dict[str, Any]:
+        """Shortcut for tests: consent as ``user_email`` and exchange the code.
+
+        ``client`` is what :meth:`add_client` returned. Returns Google's token response
+        (``access_token``, ``refresh_token``, ``scope``, ``expires_in``, ``id_token`` if openid).
+        """
+        redirect = redirect_uri or client["redirect_uris"][0]
+        query = httpx.QueryParams(
+            {
+                "client_id": client["client_id"],
+                "redirect_uri": redirect,
+                "response_type": "code",
+                "scope": " ".join(scopes),
+                "access_type": "offline",
+            }
+        )
+        callback = self.sign_in(f"{client['auth_uri']}?{query}", user_email)
+        params = dict(parse_qsl(urlsplit(callback).query))
+        if "code" not in params:
+            raise GoogleSignInBlocked(302, params.get("error", "unknown"), callback)
+        response = self.http.post(
+            client["token_uri"],
+            data={
+                "grant_type": "authorization_code",
+                "code": params["code"],
+                "redirect_uri": redirect,
+                "client_id": client["client_id"],
+                "client_secret": client["client_secret"],
+            },
+        )
+        response.raise_for_status()
+        return dict(response.json())
