@@ -13,8 +13,9 @@
 - ``urn:ietf:params:oauth:grant-type:jwt-bearer`` (service accounts): the assertion is verified
   with the service account's registered key; with ``sub``, the user's domain must have granted
   domain-wide delegation to the service account's client id for every requested scope, else 401
-  ``unauthorized_client``. Assertion times are checked against wall-clock time because
-  google-auth signs them with the real clock.
+  ``unauthorized_client``. The assertion's ``aud`` may be this token URL or Google's
+  (google-auth always signs for https://oauth2.googleapis.com/token). Assertion times are
+  checked against wall-clock time because google-auth signs them with the real clock.
 
 Error bodies are Google's: ``{"error": ..., "error_description": ...}``
 (https://developers.google.com/identity/protocols/oauth2/web-server,
@@ -47,6 +48,8 @@ from simulator.google.state import GoogleState, Grant, google, random_token
 from simulator.world import World
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+LEGACY_TOKEN_AUDIENCE = "https://accounts.google.com/o/oauth2/token"
 UNAUTHORIZED_CLIENT = (
     "Client is unauthorized to retrieve access tokens using this method, or client not "
     "authorized for any of the scopes requested."
@@ -173,7 +176,8 @@ def _jwt_bearer(world: World, state: GoogleState, form: dict[str, str]) -> Respo
             assertion,
             account.public_key_pem,
             algorithms=["RS256"],
-            audience=token_url(world),
+            # google-auth always signs for Google's own token URL, whatever token_uri says.
+            audience=[token_url(world), GOOGLE_TOKEN_AUDIENCE, LEGACY_TOKEN_AUDIENCE],
             options={"verify_exp": False, "verify_iat": False},
         )
     except jwt.InvalidAudienceError:
