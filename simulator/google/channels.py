@@ -149,6 +149,8 @@ def _enqueue(world: World, channel: Channel, resource_state: str) -> None:
     state = channels(world)
     channel.message_number += 1
     headers = {
+        # The push guide's example message carries this content type with an empty body.
+        "Content-Type": "application/json; utf-8",
         "X-Goog-Channel-ID": channel.id,
         "X-Goog-Channel-Expiration": formatdate(channel.expiration_ms / 1000, usegmt=True),
         "X-Goog-Resource-ID": channel.resource_id,

@@ -15,18 +15,6 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-# HTTP status -> the gRPC-style "status" Google adds to JSON errors since the API moved to ESF.
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ALREADY_EXISTS",
-    410: "FAILED_PRECONDITION",
-    412: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-}
-
 
 def error_body(
     code: int,
@@ -43,14 +31,7 @@ def error_body(
     if location is not None:
         item["locationType"] = location_type or "parameter"
         item["location"] = location
-    body: dict[str, Any] = {
-        "errors": [item],
-        "code": code,
-        "message": top_message or message,
-    }
-    if code in _STATUS:
-        body["status"] = _STATUS[code]
-    return {"error": body}
+    return {"error": {"errors": [item], "code": code, "message": top_message or message}}
 
 
 def error_response(code: int, reason: str, message: str, **kwargs: Any) -> JSONResponse:
@@ -93,8 +74,6 @@ def invalid_credentials() -> JSONResponse:
         "Invalid Credentials",
         location="Authorization",
         location_type="header",
-        top_message="Request had invalid authentication credentials. Expected OAuth 2 access "
-        "token, login cookie or other valid authentication credential.",
     )
     response.headers["WWW-Authenticate"] = 'Bearer realm="https://accounts.google.com/"'
     return response

@@ -227,6 +227,7 @@ def routes(world: World) -> list[BaseRoute]:
                 offline=req.access_type == "offline",
                 nonce=req.nonce,
                 expires_at=world.timestamp() + CODE_LIFETIME,
+                include_granted_scopes=req.include_granted_scopes,
             )
             state.codes[code.code] = code
             return _redirect(

@@ -167,6 +167,7 @@ class AuthCode:
     offline: bool
     nonce: str | None
     expires_at: float
+    include_granted_scopes: bool = False
     used: bool = False
 
 

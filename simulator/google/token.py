@@ -133,8 +133,9 @@ def _authorization_code(
             return oauth_error("invalid_grant", "Invalid code verifier.")
     code.used = True
     scopes = list(code.scopes)
-    for grant in state.grants.values():
-        # include_granted_scopes: scopes granted earlier to the same client stay granted.
+    for grant in state.grants.values() if code.include_granted_scopes else ():
+        # include_granted_scopes=true: scopes granted earlier to the same client are added
+        # (incremental authorization).
         if (
             grant.client_id == client_id
             and grant.user_email == code.user_email

@@ -279,3 +279,25 @@ def test_wrong_client_secret_is_invalid_client(
     )
     assert response.status_code == 401
     assert response.json() == {"error": "invalid_client", "error_description": "Unauthorized"}
+
+
+def test_incremental_authorization_keeps_earlier_scopes(
+    sim: SimulatorServer,
+    google: GoogleControl,
+    org: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
+    first = make_flow(sim, org, [CALENDAR_EVENTS])
+    url = first.authorization_url(access_type="offline")[0]
+    first.fetch_token(authorization_response=google.sign_in(url, f"admin@{org['domain']}"))
+    without = make_flow(sim, org, [ROOMS_READONLY])
+    url = without.authorization_url(access_type="offline")[0]
+    token = without.fetch_token(
+        authorization_response=google.sign_in(url, f"admin@{org['domain']}")
+    )
+    assert set(token["scope"]) == {ROOMS_READONLY}
+    more = make_flow(sim, org, [ROOMS_READONLY])
+    url = more.authorization_url(access_type="offline", include_granted_scopes="true")[0]
+    token = more.fetch_token(authorization_response=google.sign_in(url, f"admin@{org['domain']}"))
+    assert set(token["scope"]) == {ROOMS_READONLY, CALENDAR_EVENTS}

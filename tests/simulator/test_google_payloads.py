@@ -1,0 +1,255 @@
+"""The simulator's Google answers match the documented payloads in payloads/google/, field by field.
+
+Each payload file names the public Google page it comes from (``source``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from simulator.google import errors
+from simulator.google.client import GoogleControl, GoogleSignInBlocked
+from simulator.server import SimulatorServer
+
+PAYLOADS = Path(__file__).parent / "payloads" / "google"
+CALENDAR_EVENTS = "https://www.googleapis.com/auth/calendar.events"
+CALENDAR_READONLY = "https://www.googleapis.com/auth/calendar.readonly"
+ROOMS_READONLY = "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly"
+REDIRECT = "https://app.example/api/oauth/google/callback"
+
+
+def payload(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PAYLOADS / name).read_text())
+    assert data["source"].startswith(("https://", "Calendar API", "Admin SDK"))
+    return data
+
+
+@pytest.fixture
+def http(simulator: SimulatorServer) -> Iterator[httpx.Client]:
+    context = ssl.create_default_context(cafile=str(simulator.certs.ca))
+    with httpx.Client(base_url=simulator.base_url, verify=context) as client:
+        yield client
+
+
+@pytest.fixture
+def google(http: httpx.Client) -> GoogleControl:
+    return GoogleControl(http)
+
+
+@pytest.fixture
+def org(google: GoogleControl) -> dict[str, Any]:
+    domain = f"org{uuid.uuid4().hex[:8]}.example"
+    google.add_domain(domain, name="Fabrikam")
+    google.add_user(f"ann@{domain}")
+    client = google.add_client("Scheduler", [REDIRECT])
+    token = google.consent_tokens(client, f"ann@{domain}", [CALENDAR_EVENTS])
+    return {
+        "domain": domain,
+        "ann": f"ann@{domain}",
+        "client": client,
+        "token": token,
+        "auth": {"Authorization": f"Bearer {token['access_token']}"},
+    }
+
+
+EVENTS = "/google/calendar/v3/calendars/primary/events"
+SLOT = {"start": {"dateTime": "2030-05-06T09:00:00Z"}, "end": {"dateTime": "2030-05-06T10:00:00Z"}}
+
+
+def check(response: httpx.Response, name: str) -> None:
+    expected = payload(name)
+    assert response.status_code == expected["status"]
+    assert response.json() == expected["body"]
+
+
+def test_invalidated_sync_token_body(
+    http: httpx.Client, google: GoogleControl, org: dict[str, Any]
+) -> None:
+    sync = http.get(EVENTS, headers=org["auth"]).json()["nextSyncToken"]
+    google.invalidate_sync_tokens(org["ann"])
+    gone = http.get(EVENTS, params={"syncToken": sync}, headers=org["auth"])
+    check(gone, "error_410_full_sync_required.json")
+
+
+def test_rate_limit_bodies_for_the_fault_layer() -> None:
+    assert errors.rate_limit_exceeded(403) == payload("error_403_rate_limit_exceeded.json")["body"]
+    assert errors.rate_limit_exceeded(429) == payload("error_429_rate_limit_exceeded.json")["body"]
+
+
+def test_event_error_bodies(http: httpx.Client, org: dict[str, Any]) -> None:
+    event_id = "p" + uuid.uuid4().hex[:12].replace("w", "0").replace("x", "1").replace("y", "2")
+    created = http.post(EVENTS, json={"id": event_id, **SLOT}, headers=org["auth"]).json()
+    check(
+        http.post(EVENTS, json={"id": event_id, **SLOT}, headers=org["auth"]),
+        "error_409_duplicate.json",
+    )
+    http.patch(f"{EVENTS}/{event_id}", json={"summary": "x"}, headers=org["auth"])
+    stale = org["auth"] | {"If-Match": created["etag"]}
+    check(
+        http.patch(f"{EVENTS}/{event_id}", json={"summary": "y"}, headers=stale),
+        "error_412_condition_not_met.json",
+    )
+    assert http.delete(f"{EVENTS}/{event_id}", headers=org["auth"]).status_code == 204
+    check(http.delete(f"{EVENTS}/{event_id}", headers=org["auth"]), "error_410_deleted.json")
+    check(http.get(f"{EVENTS}/nosuchevent1", headers=org["auth"]), "error_404_not_found.json")
+    check(
+        http.get(EVENTS, headers={"Authorization": "Bearer not-a-token"}),
+        "error_401_invalid_credentials.json",
+    )
+
+
+def test_scope_and_admin_error_bodies(
+    http: httpx.Client, google: GoogleControl, org: dict[str, Any]
+) -> None:
+    reader = google.consent_tokens(org["client"], org["ann"], [CALENDAR_READONLY, ROOMS_READONLY])
+    auth = {"Authorization": f"Bearer {reader['access_token']}"}
+    check(http.post(EVENTS, json=SLOT, headers=auth), "error_403_insufficient_permissions.json")
+    rooms = "/google/admin/directory/v1/customer/my_customer/resources/calendars"
+    check(http.get(rooms, headers=auth), "error_403_admin_not_authorized.json")
+
+
+def test_events_list_page_fields(http: httpx.Client, org: dict[str, Any]) -> None:
+    doc = payload("events_list_page.json")
+    http.post(EVENTS, json={"summary": "Kept", **SLOT}, headers=org["auth"])
+    gone = http.post(EVENTS, json={"summary": "Gone", **SLOT}, headers=org["auth"]).json()
+    first = http.get(EVENTS, params={"maxResults": 1}, headers=org["auth"]).json()
+    assert set(doc["collection_fields"]) <= set(first)
+    assert "nextPageToken" in first
+    assert "nextSyncToken" not in first
+    assert set(doc["event_fields"]) <= set(first["items"][0])
+    rest = http.get(
+        EVENTS, params={"maxResults": 1, "pageToken": first["nextPageToken"]}, headers=org["auth"]
+    ).json()
+    assert "nextSyncToken" in rest
+    assert "nextPageToken" not in rest
+    http.delete(f"{EVENTS}/{gone['id']}", headers=org["auth"])
+    changes = http.get(EVENTS, params={"syncToken": rest["nextSyncToken"]}, headers=org["auth"])
+    cancelled = changes.json()["items"]
+    assert [e["status"] for e in cancelled] == ["cancelled"]
+    assert set(doc["cancelled_event_fields"]) <= set(cancelled[0])
+
+
+def test_channel_resource_and_push_headers(http: httpx.Client, org: dict[str, Any]) -> None:
+    received: list[dict[str, str]] = []
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(dict(self.headers.items()))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            done.set()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        body = {
+            "id": str(uuid.uuid4()),
+            "type": "web_hook",
+            "address": f"http://127.0.0.1:{server.server_address[1]}/hook",
+            "token": "t=1",
+        }
+        channel = http.post(f"{EVENTS}/watch", json=body, headers=org["auth"]).json()
+        assert done.wait(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    resource_doc = payload("channel_resource.json")["example"]
+    assert set(channel) == set(resource_doc)
+    assert channel["kind"] == "api#channel"
+    assert all(isinstance(v, str) for v in channel.values())
+
+    headers_doc = payload("push_notification_headers.json")["example"]
+    sent = received[0]
+    goog = {k for k in sent if k.lower().startswith("x-goog-")}
+    assert {k.lower() for k in goog} == {k.lower() for k in headers_doc if k.startswith("X-Goog-")}
+    assert sent["Content-Type"] == headers_doc["Content-Type"]
+    assert sent["Content-Length"] == "0"
+    assert sent["X-Goog-Resource-State"] == "sync"
+    assert sent["X-Goog-Message-Number"] == "1"
+    assert re.fullmatch(
+        r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT", sent["X-Goog-Channel-Expiration"]
+    )
+
+
+def test_token_error_bodies(http: httpx.Client, google: GoogleControl, org: dict[str, Any]) -> None:
+    doc = payload("token_errors.json")
+    client, token_uri = org["client"], org["client"]["token_uri"]
+    form = {"client_id": client["client_id"], "client_secret": client["client_secret"]}
+    http.post("/google/revoke", data={"token": org["token"]["refresh_token"]})
+    revoked = http.post(
+        token_uri,
+        data=form | {"grant_type": "refresh_token", "refresh_token": org["token"]["refresh_token"]},
+    )
+    assert (revoked.status_code, revoked.json()) == (
+        doc["refresh_revoked"]["status"],
+        doc["refresh_revoked"]["body"],
+    )
+    wrong = http.post(
+        token_uri,
+        data=form | {"client_secret": "nope", "grant_type": "refresh_token", "refresh_token": "x"},
+    )
+    assert (wrong.status_code, wrong.json()) == (
+        doc["bad_client_secret"]["status"],
+        doc["bad_client_secret"]["body"],
+    )
+    reused = http.post(
+        token_uri,
+        data=form
+        | {"grant_type": "authorization_code", "code": "4/0Aunknown", "redirect_uri": REDIRECT},
+    )
+    assert (reused.status_code, reused.json()) == (
+        doc["code_reused"]["status"],
+        doc["code_reused"]["body"],
+    )
+
+
+def test_authorization_error_answers(google: GoogleControl, org: dict[str, Any]) -> None:
+    doc = payload("authorization_errors.json")
+    client = org["client"]
+    url = (
+        f"{client['auth_uri']}?client_id={client['client_id']}&redirect_uri={REDIRECT}"
+        f"&response_type=code&scope={CALENDAR_EVENTS}&state=s1"
+    )
+    google.set_app_trust(org["domain"], client["client_id"], "blocked")
+    blocked = parse_qs(urlsplit(google.sign_in(url, org["ann"])).query)
+    expected = doc["admin_policy_enforced_redirect"]
+    assert {k: v[0] for k, v in blocked.items()} == expected | {"state": "s1"}
+    google.set_policy(org["domain"], block_response="page")
+    with pytest.raises(GoogleSignInBlocked) as page:
+        google.sign_in(url, org["ann"])
+    assert page.value.status == doc["admin_policy_enforced_page"]["status"]
+    assert "Fabrikam has not granted access to this app" in page.value.page
+    google.set_policy(
+        org["domain"],
+        app_trust={client["client_id"]: "trusted"},
+        block_response="redirect",
+        context_aware_block=True,
+    )
+    caa = parse_qs(urlsplit(google.sign_in(url, org["ann"])).query)
+    assert {k: v[0] for k, v in caa.items()} == doc["context_aware_access"]["redirect"] | {
+        "state": "s1"
+    }
+    google.set_policy(org["domain"], context_aware_block=False)
+    cancelled = parse_qs(urlsplit(google.sign_in(url, org["ann"], accept=False)).query)
+    assert {k: v[0] for k, v in cancelled.items()} == doc["user_cancelled_redirect"] | {
+        "state": "s1"
+    }
