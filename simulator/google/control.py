@@ -78,8 +78,9 @@ def add_user(world: World, domain_name: str, body: dict[str, Any]) -> dict[str, 
     email = body["email"].lower()
     if not email.endswith("@" + domain.domain):
         raise ControlError(400, f"{email} is not in {domain.domain}")
+    existing = domain.users.get(email)
     user = GoogleUser(
-        id=google(world).new_numeric_id(),
+        id=existing.id if existing else google(world).new_numeric_id(),
         email=email,
         name=body.get("name") or email.split("@")[0],
         domain=domain.domain,
