@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -171,17 +172,19 @@ class TestFlow:
         ctx.secrets.set(test_secret_name(integration.id), grant.token_blob)
         tokens = StoredTokens(auth, ctx.secrets, test_secret_name(integration.id), ctx.clock)
         self._check_scopes(integration, grant, run)
-        calendar = ctx.kit.calendar(integration.provider, tokens)
-        self._check(run, "profile", "blocks", "missing_scope", calendar.profile)
-        self._check(
-            run,
-            "read_calendar",
-            "blocks",
-            "missing_scope",
-            lambda: calendar.events_between(ctx.clock.now(), ctx.clock.now() + PREVIEW_WINDOW, 1),
-        )
-        self._check_rooms(integration, grant, tokens, run)
-        self._check_webhook(integration, calendar, run)
+        with closing(ctx.kit.calendar(integration.provider, tokens)) as calendar:
+            self._check(run, "profile", "blocks", "missing_scope", calendar.profile)
+            self._check(
+                run,
+                "read_calendar",
+                "blocks",
+                "missing_scope",
+                lambda: calendar.events_between(
+                    ctx.clock.now(), ctx.clock.now() + PREVIEW_WINDOW, 1
+                ),
+            )
+            self._check_rooms(integration, grant, tokens, run)
+            self._check_webhook(integration, calendar, run)
         return self._record(integration, run, grant)
 
     def _record(self, integration: Integration, run: TestRun, grant: Grant | None) -> TestRun:
@@ -237,10 +240,10 @@ class TestFlow:
                 Issue("room_listing_not_permitted", "rooms", "degrades", {"scope": GOOGLE_ROOMS})
             )
             return
-        directory = self.ctx.kit.room_directory(
-            integration.provider, tenant=grant.tenant, tokens=tokens
-        )
-        self._check(run, "rooms", "degrades", "room_listing_not_permitted", directory.rooms)
+        with closing(
+            self.ctx.kit.room_directory(integration.provider, tenant=grant.tenant, tokens=tokens)
+        ) as directory:
+            self._check(run, "rooms", "degrades", "room_listing_not_permitted", directory.rooms)
 
     def _check_webhook(
         self, integration: Integration, calendar: CalendarClient, run: TestRun
@@ -290,9 +293,8 @@ class TestFlow:
         )
         now = ctx.clock.now()
         try:
-            events = ctx.kit.calendar(integration.provider, tokens).events_between(
-                now, now + PREVIEW_WINDOW, 1
-            )
+            with closing(ctx.kit.calendar(integration.provider, tokens)) as calendar:
+                events = calendar.events_between(now, now + PREVIEW_WINDOW, 1)
         except ProviderError as exc:
             return TestResult(run, None, f"the preview could not be fetched: {exc.code}")
         if not events:

@@ -216,7 +216,14 @@ class RoomInfo:
 
 
 class CalendarClient(Protocol):
-    """One person's (or room's) calendar at one provider."""
+    """One person's (or room's) calendar at one provider.
+
+    A client may hold connections (Google's httplib2 transport is per client and not
+    thread-safe): use it from one thread and :meth:`close` it when done (``with closing(...)``).
+    """
+
+    def close(self) -> None:
+        """Release the client's connections; idempotent."""
 
     def profile(self) -> Profile:
         """Who the token belongs to (delegated) or the mailbox owner (app-only)."""

@@ -45,6 +45,15 @@ class SettingsProviderKit:
                 self._google = GoogleDelegatedAuth(self._settings)
             return self._google
 
+    def close(self) -> None:
+        """Release pooled connections (tests; a host shutting down)."""
+        from shared.providers.microsoft.graph_http import close_shared_clients
+
+        with self._lock:
+            if self._microsoft is not None:
+                self._microsoft.close()
+        close_shared_clients()
+
     def delegated(self, provider: str) -> DelegatedAuth:
         if provider == "microsoft":
             return self.microsoft()

@@ -13,6 +13,9 @@ from shared.providers.base import CalendarClient, DelegatedAuth, TokenSource
 
 
 class ProviderKit(Protocol):
+    def close(self) -> None:
+        """Release pooled connections."""
+
     def delegated(self, provider: str) -> DelegatedAuth:
         """Per-user OAuth for ``microsoft`` or ``google``."""
 

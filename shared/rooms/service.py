@@ -9,6 +9,8 @@ is kept by email address; the room's own booking rules cannot be read, so an inv
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from shared.consent.context import ConsentContext
 from shared.consent.testruns import test_secret_name
 from shared.consent.tokens import StoredTokens
@@ -30,10 +32,12 @@ class RoomService:
             test_secret_name(integration.id),
             ctx.clock,
         )
-        client = ctx.kit.room_directory(
-            integration.provider, tenant=integration.tenant or "", tokens=tokens
-        )
-        return sorted(client.rooms(), key=lambda r: r.email.lower())
+        with closing(
+            ctx.kit.room_directory(
+                integration.provider, tenant=integration.tenant or "", tokens=tokens
+            )
+        ) as client:
+            return sorted(client.rooms(), key=lambda r: r.email.lower())
 
     def rooms(self, org: str) -> list[Room]:
         return self.ctx.rooms.for_org(org)

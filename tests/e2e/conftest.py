@@ -127,6 +127,9 @@ def stack(
     try:
         yield Stack(host, http, sim, simulator, azurite, settings, clock, services)
     finally:
+        from shared.http.flows import consent_context
+
+        consent_context(services).kit.close()
         use_services(None)
         http.close()
         sim.close()

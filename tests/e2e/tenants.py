@@ -60,3 +60,39 @@ def put_secret_meeting_in_outlook(stack: Stack, mailbox: str) -> dict[str, Any]:
             ],
         },
     )
+
+
+@dataclass
+class GoogleOrg:
+    domain: str
+    it_admin: str  # Google Workspace super admin
+    users: list[str]
+
+
+def google_org(stack: Stack, *, trust: str = "trusted", users: int = 2, **policy: Any) -> GoogleOrg:
+    from tests.e2e.conftest import GOOGLE_CLIENT_ID
+
+    domain = f"g{secrets.token_hex(4)}.example"
+    stack.sim.google.add_domain(domain)
+    admin = f"it.admin@{domain}"
+    stack.sim.google.add_user(admin, "IT Admin", is_admin=True)
+    people = [f"person{i}@{domain}" for i in range(users)]
+    for email in people:
+        stack.sim.google.add_user(email)
+    stack.sim.google.add_room(f"room-lisbon@{domain}", "Lisbon", capacity=8)
+    stack.sim.google.set_policy(domain, app_trust={GOOGLE_CLIENT_ID: trust}, **policy)
+    return GoogleOrg(domain, admin, people)
+
+
+def put_secret_meeting_in_google(stack: Stack, calendar: str) -> dict[str, Any]:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    return stack.sim.google.create_event(
+        calendar,
+        {
+            "summary": SECRET_SUBJECT,
+            "description": SECRET_BODY,
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "attendees": [{"email": "cfo@northwind.example"}],
+        },
+    )

@@ -185,6 +185,10 @@ class MicrosoftDelegatedAuth:
         self._app_auth: dict[str, MicrosoftAppAuth] = {}
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        """Close the HTTP session msal uses (and those of the app-only auths it made)."""
+        self._session.close()
+
     # --- msal plumbing ---------------------------------------------------------------------
 
     def _application(self, cache: Any, tenant: str = "organizations") -> Any:

@@ -67,6 +67,9 @@ class GraphCalendarClient:
         extra: dict[str, Any] = {"retry": retry} if retry is not None else {}
         self._graph = GraphHttp(settings, tokens, mailbox=key, http=http, **extra)
 
+    def close(self) -> None:
+        """Nothing to release: Graph clients share the process's pooled httpx client."""
+
     # --- reads -----------------------------------------------------------------------------
 
     def profile(self) -> Profile:
