@@ -350,3 +350,16 @@ def test_expired_access_token_is_refreshed_by_the_library(
     finally:
         sim.world.advance(-3700)
     assert creds.token is not None
+
+
+def test_page_size_defaults_to_250_and_is_capped_at_2500() -> None:
+    from simulator.google import listing, store
+    from simulator.world import World
+
+    world = World()
+    for _ in range(2600):
+        store.insert_event(world, "ann@example.org", slot(9))
+    assert len(listing.list_events(world, "ann@example.org", {})["items"]) == 250
+    page = listing.list_events(world, "ann@example.org", {"maxResults": "5000"})
+    assert len(page["items"]) == 2500
+    assert "nextPageToken" in page

@@ -301,3 +301,47 @@ def test_incremental_authorization_keeps_earlier_scopes(
     url = more.authorization_url(access_type="offline", include_granted_scopes="true")[0]
     token = more.fetch_token(authorization_response=google.sign_in(url, f"admin@{org['domain']}"))
     assert set(token["scope"]) == {ROOMS_READONLY, CALENDAR_EVENTS}
+
+
+def test_id_token_verifies_against_the_published_keys(
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
+) -> None:
+    session = requests_session(sim)
+    config = session.get(f"{sim.base_url}/google/.well-known/openid-configuration").json()
+    assert config["token_endpoint"] == org["token_uri"]
+    token = google.consent_tokens(org, f"ann@{org['domain']}", ["openid", "email"])
+    keys = jwt.PyJWKSet.from_dict(session.get(config["jwks_uri"]).json())
+    signing_key = keys[jwt.get_unverified_header(token["id_token"])["kid"]]
+    claims = jwt.decode(
+        token["id_token"], signing_key.key, algorithms=["RS256"], audience=org["client_id"]
+    )
+    assert claims["iss"] == config["issuer"]
+    info = session.get(
+        config["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"}
+    ).json()
+    assert info["email"] == claims["email"] == f"ann@{org['domain']}"
+    assert info["sub"] == claims["sub"]
+
+
+def test_authorization_code_expires_after_ten_minutes(
+    sim: SimulatorServer, google: GoogleControl, org: dict[str, str]
+) -> None:
+    flow = make_flow(sim, org, [CALENDAR_EVENTS])
+    url, _ = flow.authorization_url()
+    code = parse_qs(urlsplit(google.sign_in(url, f"ann@{org['domain']}")).query)["code"][0]
+    sim.world.advance(601)
+    try:
+        answer = requests_session(sim).post(
+            org["token_uri"],
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "code_verifier": flow.code_verifier,
+                "client_id": org["client_id"],
+                "client_secret": org["client_secret"],
+            },
+        )
+    finally:
+        sim.world.advance(-601)
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
