@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulator.google.state import GoogleState, google
 from simulator.world import World
@@ -124,7 +125,11 @@ def event_bounds(body: dict[str, Any]) -> tuple[datetime, datetime]:
 
     def point(value: dict[str, Any]) -> datetime:
         if "dateTime" in value:
-            return parse_time(value["dateTime"])
+            moment = datetime.fromisoformat(value["dateTime"].replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                # A dateTime without offset is read in the event's timeZone (Event resource docs).
+                moment = moment.replace(tzinfo=ZoneInfo(value.get("timeZone", "UTC")))
+            return moment
         return datetime.fromisoformat(value["date"]).replace(tzinfo=UTC)
 
     return point(body["start"]), point(body["end"])
@@ -213,7 +218,7 @@ def insert_event(world: World, calendar_id: str, body: dict[str, Any]) -> dict[s
         raise EventError(400, "required", "Missing end time.")
     try:
         start, end = event_bounds(body)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, ZoneInfoNotFoundError) as exc:
         raise EventError(400, "invalid", "Invalid start or end time.") from exc
     if end < start:
         raise EventError(400, "timeRangeEmpty", "The specified time range is empty.")
@@ -270,6 +275,10 @@ def modify_event(
         _merge(new_body, writable)
     if "start" not in new_body or "end" not in new_body:
         raise EventError(400, "required", "Missing end time.")
+    try:
+        event_bounds(new_body)
+    except (KeyError, ValueError, ZoneInfoNotFoundError) as exc:
+        raise EventError(400, "invalid", "Invalid start or end time.") from exc
     _normalise_attendees(world, cal, new_body)
     if new_body.get("status") == "cancelled":
         event.cancelled = True

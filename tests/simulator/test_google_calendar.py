@@ -363,3 +363,17 @@ def test_page_size_defaults_to_250_and_is_capped_at_2500() -> None:
     page = listing.list_events(world, "ann@example.org", {"maxResults": "5000"})
     assert len(page["items"]) == 2500
     assert "nextPageToken" in page
+
+
+def test_local_times_are_read_in_the_events_time_zone(calendar: Any) -> None:
+    body = {
+        "start": {"dateTime": "2030-07-01T09:00:00", "timeZone": "Europe/Lisbon"},
+        "end": {"dateTime": "2030-07-01T10:00:00", "timeZone": "Europe/Lisbon"},
+    }
+    created = calendar.events().insert(calendarId="primary", body=body).execute()
+    assert created["start"] == body["start"]
+    # 09:00 in Lisbon (UTC+1 in July) is 08:00 UTC: inside [07:30, 08:30) UTC.
+    window = calendar.events().list(
+        calendarId="primary", timeMin="2030-07-01T07:30:00Z", timeMax="2030-07-01T08:30:00Z"
+    )
+    assert [e["id"] for e in window.execute()["items"]] == [created["id"]]
