@@ -37,7 +37,8 @@ def test_me_and_user_lookup_by_mail_and_upn(graph_sim: GraphSim, org: Org) -> No
         assert http.get("/me").status_code == 400  # /me needs a delegated token
         unknown = http.get("/me/mailFolders")
         assert unknown.status_code == 400
-        assert unknown.json()["error"]["message"] == "Resource not found for the segment 'mailFolders'."
+        message = unknown.json()["error"]["message"]
+        assert message == "Resource not found for the segment 'mailFolders'."
 
 
 def test_create_get_update_delete_event_with_etags(graph_sim: GraphSim, org: Org) -> None:
