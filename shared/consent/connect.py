@@ -103,7 +103,8 @@ class ConnectFlow:
         existing = ctx.connections.get(org, integration.id, subject)
         if existing is not None and existing.status is ConnectionStatus.CONNECTED:
             try:
-                connection_tokens(ctx, integration, existing)()
+                # Redeem the refresh token: a cached access token would hide a revocation.
+                connection_tokens(ctx, integration, existing)(force_refresh=True)
                 return ConnectStart(self._back(return_to, "connected"), already_connected=True)
             except ReconnectNeeded:
                 log.info("stored connection no longer works; sending the user to consent")

@@ -57,7 +57,7 @@ class StoredTokens:
                     provider=self._auth.provider,
                     provider_code="revoked_token",
                 )
-            token = self._auth.access_token(blob, self._scopes)
+            token = self._auth.access_token(blob, self._scopes, force_refresh=force_refresh)
         except ReconnectNeeded as exc:
             if self._on_reconnect is not None:
                 self._on_reconnect(exc)

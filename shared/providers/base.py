@@ -86,8 +86,13 @@ class DelegatedAuth(Protocol):
         (the provider's error, description, error codes and suberror are kept).
         """
 
-    def access_token(self, token_blob: str, scopes: Sequence[str] | None = None) -> AccessToken:
+    def access_token(
+        self, token_blob: str, scopes: Sequence[str] | None = None, *, force_refresh: bool = False
+    ) -> AccessToken:
         """A valid access token from the stored blob, refreshing when needed.
+
+        ``force_refresh`` redeems the refresh token even when a cached access token is still
+        valid: it proves the connection still works (the refresh token was not revoked).
 
         Raises ``ReconnectNeeded`` when the refresh token is revoked or expired
         (``invalid_grant``, AADSTS700082/50173), ``ProviderUnavailable``/``Throttled`` on faults.

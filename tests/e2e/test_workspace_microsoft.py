@@ -211,3 +211,47 @@ def test_admin_approval_then_the_admin_consent_link_then_no_consent_screen(
     assert query(rerun.headers["location"])["test"] == "passed"
     enable(stack, org, integration)
     assert connect(stack, org, "bob", tenant.users[0], accept=False) == {"calendar": "connected"}
+
+
+def test_a_revoked_refresh_token_needs_reconnecting_and_the_host_app_is_told(
+    stack: Stack, org: str
+) -> None:
+    tenant = microsoft_org(stack)
+    integration = create_and_test(stack, org, "ada", tenant.it_admin, consent_for_org=True)
+    enable(stack, org, integration)
+    user = tenant.users[0]
+    assert connect(stack, org, "bob", user) == {"calendar": "connected"}
+
+    # The user changes their password: Entra ID revokes every refresh token.
+    stack.sim.revoke_refresh_tokens(tenant.tenant_id, user)
+    start = stack.call(
+        "GET",
+        f"orgs/{org}/me/calendar/connect",
+        org=org,
+        sub="bob",
+        params={"return_to": RETURN_TO},
+    )
+    assert start.headers["location"].startswith(stack.simulator.base_url)  # to sign-in, not back
+    status = stack.call("GET", f"orgs/{org}/me/calendar", org=org, sub="bob").json()
+    assert (status["status"], status["last_error"]) == ("needs_reconnect", "AADSTS50173")
+    feed = stack.call(
+        "GET", f"orgs/{org}/notifications", org=org, sub="backend", roles=("service",)
+    ).json()
+    (notice,) = feed["items"]
+    assert notice["kind"] == "reconnect_needed"
+    assert notice["data"]["subject"] == "bob"
+    later = stack.call(
+        "GET",
+        f"orgs/{org}/notifications",
+        org=org,
+        sub="backend",
+        roles=("service",),
+        params={"after": feed["next_after"]},
+    ).json()
+    assert later["items"] == []
+
+    # Connecting again restores the connection.
+    back = stack.follow_callback(stack.sim.microsoft_sign_in(start.headers["location"], user))
+    assert query(back.headers["location"]) == {"calendar": "connected"}
+    status = stack.call("GET", f"orgs/{org}/me/calendar", org=org, sub="bob").json()
+    assert (status["status"], status.get("last_error")) == ("connected", None)

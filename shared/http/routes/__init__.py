@@ -9,9 +9,27 @@ from shared.http.api import ApiBlueprint
 
 def api_blueprints() -> list[ApiBlueprint]:
     """Every HTTP blueprint (their specs make the OpenAPI document)."""
-    from shared.http.routes import diagnostics, integrations, me, meta, oauth, rooms, webhooks
+    from shared.http.routes import (
+        diagnostics,
+        integrations,
+        me,
+        meta,
+        notifications,
+        oauth,
+        rooms,
+        webhooks,
+    )
 
-    return [meta.bp, integrations.bp, me.bp, rooms.bp, diagnostics.bp, oauth.bp, webhooks.bp]
+    return [
+        meta.bp,
+        integrations.bp,
+        me.bp,
+        rooms.bp,
+        notifications.bp,
+        diagnostics.bp,
+        oauth.bp,
+        webhooks.bp,
+    ]
 
 
 def all_blueprints() -> list[func.Blueprint]:

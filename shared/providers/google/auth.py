@@ -160,11 +160,14 @@ class GoogleDelegatedAuth:
         )
 
     # --- tokens --------------------------------------------------------------------------------
-    def access_token(self, token_blob: str, scopes: Sequence[str] | None = None) -> AccessToken:
+    def access_token(
+        self, token_blob: str, scopes: Sequence[str] | None = None, *, force_refresh: bool = False
+    ) -> AccessToken:
         """A fresh access token from the stored authorized-user JSON.
 
-        Always refreshes (the blob keeps no access token). ``ReconnectNeeded`` on
-        ``invalid_grant`` (revoked, expired, or the user's password/security changed).
+        Always refreshes (the blob keeps no access token), so ``force_refresh`` changes
+        nothing. ``ReconnectNeeded`` on ``invalid_grant`` (revoked, expired, or the user's
+        password/security changed).
         """
         info = json.loads(token_blob)
         if not info.get("refresh_token"):
