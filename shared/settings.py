@@ -79,6 +79,13 @@ class Settings(BaseModel):
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
 
+    # --- Sync engine: change notifications ---
+    # Graph event subscriptions have had a documented maximum of 4230 minutes; renewed when
+    # less than about a day remains.
+    graph_subscription_minutes: int = Field(default=4230, ge=45, le=10080)
+    # Google push channels: requested lifetime in hours (Google may grant less).
+    google_channel_hours: int = Field(default=168, ge=1, le=720)
+
     # --- Operations ---
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
