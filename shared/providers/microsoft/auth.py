@@ -34,7 +34,7 @@ from shared.errors import (
     ReconnectNeeded,
 )
 from shared.providers.base import AccessToken, AuthStart, DelegatedAuth, Grant, TokenSource
-from shared.settings import Settings, resolve_path
+from shared.settings import Settings, resolve_path, resolve_path
 
 PROVIDER = "microsoft"
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
@@ -180,7 +180,10 @@ class MicrosoftDelegatedAuth:
         self._host = settings.microsoft_authority_host.rstrip("/")
         self._client_id: str = settings.require("microsoft_client_id")
         self._secret = settings.secret("microsoft_client_secret")
-        self._ca_bundle = settings.provider_ca_bundle
+        # Relative paths are relative to the app root, whatever the working directory.
+        self._ca_bundle = (
+            str(resolve_path(settings.provider_ca_bundle)) if settings.provider_ca_bundle else None
+        )
         self._session = http_client or trusted_session(self._ca_bundle)
         self._app_auth: dict[str, MicrosoftAppAuth] = {}
         self._lock = threading.Lock()
