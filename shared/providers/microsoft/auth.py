@@ -34,7 +34,7 @@ from shared.errors import (
     ReconnectNeeded,
 )
 from shared.providers.base import AccessToken, AuthStart, DelegatedAuth, Grant, TokenSource
-from shared.settings import Settings, resolve_path, resolve_path
+from shared.settings import Settings, resolve_path
 
 PROVIDER = "microsoft"
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
