@@ -86,6 +86,12 @@ class Settings(BaseModel):
     # Google push channels: requested lifetime in hours (Google may grant less).
     google_channel_hours: int = Field(default=168, ge=1, le=720)
 
+    # --- Sync engine: pull window ---
+    # The rolling window of Graph calendarView/delta and Google's initial listing: busy
+    # intervals are kept for this span only.
+    sync_window_days_back: int = Field(default=1, ge=0, le=31)
+    sync_window_days_ahead: int = Field(default=180, ge=1, le=730)
+
     # --- Operations ---
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
