@@ -15,6 +15,7 @@ everything it started.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import logging
@@ -22,29 +23,44 @@ import os
 import secrets
 import socket
 import sys
+from pathlib import Path
 
 from devhost.azurite import start_azurite
 from devhost.config import ROOT, load_local_settings
 from devhost.host import DevHost
 
 SAMPLE = ROOT / "local.settings.sample.json"
-LOCAL = ROOT / "local.settings.json"
 GENERATED = ("LOCAL_SECRETS_KEY", "AUTH_SHARED_SECRET")
 APP_PORT, SIMULATOR_PORT, AZURITE_PORTS = 7071, 8443, (10000, 10001, 10002)
 
 
-def ensure_local_settings() -> bool:
-    """Create local.settings.json from the sample with fresh local secrets; True if created."""
-    if LOCAL.exists():
+def ensure_local_settings(path: Path) -> bool:
+    """Create ``path`` from the sample with fresh local secrets; True if created."""
+    if path.exists():
         return False
     settings = json.loads(SAMPLE.read_text())
     settings.pop("Documentation", None)
     for name in GENERATED:
         if not settings["Values"].get(name):
             settings["Values"][name] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    LOCAL.write_text(json.dumps(settings, indent=2) + "\n")
-    LOCAL.chmod(0o600)
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+    path.chmod(0o600)
     return True
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devhost.run", description=__doc__)
+    parser.add_argument("--app-port", type=int, default=APP_PORT)
+    parser.add_argument("--simulator-port", type=int, default=SIMULATOR_PORT)
+    parser.add_argument("--azurite-ports", type=int, nargs=3, default=list(AZURITE_PORTS))
+    parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=ROOT / ".local",
+        help="Azurite data, certificates, secrets",
+    )
+    return parser.parse_args(argv)
 
 
 def _port_free(port: int) -> bool:
@@ -71,42 +87,60 @@ def _demo_lines(seeded: dict[str, object]) -> list[str]:
     return lines
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    busy = [p for p in (APP_PORT, SIMULATOR_PORT, *AZURITE_PORTS) if not _port_free(p)]
+    ports = (args.app_port, args.simulator_port, *args.azurite_ports)
+    busy = [p for p in ports if not _port_free(p)]
     if busy:
         print(
             f"make run needs ports {busy} but they are in use; stop what holds them.",
             file=sys.stderr,
         )
         return 1
-    if ensure_local_settings():
-        print(f"created {LOCAL.name} with freshly generated local secrets")
-    load_local_settings(LOCAL)
+    if ensure_local_settings(args.settings):
+        print(f"created {args.settings} with freshly generated local secrets", flush=True)
 
     from simulator import demo
     from simulator.server import SimulatorServer
 
+    blob, queue, table = args.azurite_ports
     azurite = start_azurite(
-        blob_port=AZURITE_PORTS[0],
-        queue_port=AZURITE_PORTS[1],
-        table_port=AZURITE_PORTS[2],
-        data_dir=ROOT / ".local" / "azurite-data",
+        blob_port=blob, queue_port=queue, table_port=table, data_dir=args.state_dir / "azurite-data"
     )
-    simulator = SimulatorServer.start(ROOT / ".local" / "simulator", port=SIMULATOR_PORT)
+    simulator = SimulatorServer.start(args.state_dir / "simulator", port=args.simulator_port)
     seeded = demo.seed(simulator.world)
-    os.environ.setdefault("PROVIDER_CA_BUNDLE", str(simulator.certs.trust_bundle))
+    # What is actually running wins over the file (whose defaults name the default ports).
+    app_url = f"http://localhost:{args.app_port}"
+    os.environ.update(
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "STORAGE_CONNECTION_STRING": azurite.connection_string,
+            "PUBLIC_BASE_URL": app_url,
+            "PROVIDER_CA_BUNDLE": str(simulator.certs.trust_bundle),
+            "MICROSOFT_AUTHORITY_HOST": simulator.base_url,
+            "MICROSOFT_GRAPH_URL": f"{simulator.base_url}/graph/v1.0",
+            "GOOGLE_AUTH_URI": f"{simulator.base_url}/google/o/oauth2/auth",
+            "GOOGLE_TOKEN_URI": f"{simulator.base_url}/google/token",
+            "GOOGLE_REVOKE_URI": f"{simulator.base_url}/google/revoke",
+            "GOOGLE_CALENDAR_URL": f"{simulator.base_url}/google/calendar/v3/",
+            "GOOGLE_ADMIN_URL": f"{simulator.base_url}/google/",
+            "KEY_VAULT_URL": f"{simulator.base_url}/keyvault",
+            "LOCAL_SECRETS_DIR": str(args.state_dir / "secrets"),
+        }
+    )
+    load_local_settings(args.settings)
     try:
         host = DevHost("function_app:app", app_dir=ROOT)
         print(
             "\n".join(
                 [
                     "",
-                    f"calendar integration service: http://localhost:{APP_PORT}/api",
-                    f"  health:   http://localhost:{APP_PORT}/api/health",
-                    f"  openapi:  http://localhost:{APP_PORT}/api/openapi.json",
+                    f"calendar integration service: {app_url}/api",
+                    f"  health:   {app_url}/api/health",
+                    f"  openapi:  {app_url}/api/openapi.json",
                     f"  provider simulator: {simulator.base_url}",
                     *_demo_lines(seeded),
                     '  a token: make token ARGS="--org contoso --sub ada --role admin"',
@@ -116,7 +150,7 @@ def main() -> int:
             ),
             flush=True,
         )
-        host.serve_forever("127.0.0.1", APP_PORT)
+        host.serve_forever("127.0.0.1", args.app_port)
     except KeyboardInterrupt:
         pass
     finally:
