@@ -85,19 +85,17 @@ def test_app_setting_expressions_resolve_or_fail() -> None:
 def test_importing_the_host_opens_no_connection_and_stays_light() -> None:
     # An audit hook refuses every socket connect and DNS lookup during the import.
     probe = (
-        "import sys, time\n"
+        "import sys\n"
         "def hook(event, args):\n"
         "    if event in ('socket.connect', 'socket.getaddrinfo'):\n"
         "        raise RuntimeError(f'network at import: {event} {args}')\n"
         "sys.addaudithook(hook)\n"
-        "t = time.perf_counter()\n"
         "import devhost.host, devhost.__main__\n"
-        "print(round((time.perf_counter() - t) * 1000))\n"
         "print(sorted(m for m in ('uvicorn', 'azure.storage.queue') if m in sys.modules))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    milliseconds, heavy = result.stdout.splitlines()
-    assert heavy == "[]"  # the server and storage SDK load only when the host starts
-    assert int(milliseconds) < 3000
+    # The server and storage SDK load only when the host starts (import time is measured by
+    # the benchmarks, not asserted here).
+    assert result.stdout.strip() == "[]"
