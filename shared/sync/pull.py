@@ -1,0 +1,289 @@
+"""Pull: bring one calendar's changes back, page by page, from its stored cursor.
+
+``pull_calendar`` loops ``CalendarClient.changes`` (Graph ``calendarView/delta``, Google's sync
+protocol) and saves the cursor after every page, so a worker killed mid-pull resumes where it
+stopped; replaying a page is harmless because every action is a keyed upsert or delete, and the
+mapping remembers what was already reported to the host app.
+
+Each change is either one of **our** events (its provider id is in ``eventindex`` for this
+calendar, or the adapter found our ``app_ref`` marker on it), judged by
+:func:`shared.sync.pull_judge.judge` and reported to the host app's feed (moved, cancelled,
+declined by the person, room answered); or an **external** event, kept as a busy interval only
+(start, end, free/busy status), or forgotten when removed, cancelled or free.
+
+Full listings (the first pull, an expired cursor, a window that drifted by a day) get a new
+``round`` id; busy rows not seen again by the time the listing completes are swept. That is how an
+invalidated delta/sync token leads to a full resync without duplicates and without a moment in
+which availability is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.errors import ConcurrencyConflict, CursorExpired, NotFound, ProviderError
+from shared.providers.base import CalendarClient, Change
+from shared.storage.keys import decode_key
+from shared.storage.tables import FieldValue
+from shared.sync.busy import BusyStore
+from shared.sync.calendars import CalendarRef
+from shared.sync.context import SyncContext
+from shared.sync.cursors import CursorState, CursorStore
+from shared.sync.pull_judge import (
+    EVENTINDEX,
+    EVENTREFS,
+    OurEvent,
+    Verdict,
+    judge,
+    load_ours,
+    owner_email,
+)
+
+log = logging.getLogger(__name__)
+
+# Graph encodes the window in its delta tokens: a delta started more than this long ago no longer
+# covers today's window and is replaced by a new full listing once its round is done.
+WINDOW_DRIFT = timedelta(days=1)
+UPDATE_ATTEMPTS = 3
+
+
+@dataclass
+class PullReport:
+    """What one pull did (counts only)."""
+
+    calendar: str
+    pages: int = 0
+    changes: int = 0
+    ours: int = 0
+    echoes: int = 0
+    busy_upserts: int = 0
+    busy_removals: int = 0
+    notifications: int = 0
+    full_resync: bool = False
+    complete: bool = False
+    kinds: list[str] = field(default_factory=list)
+
+
+def sync_window(ctx: SyncContext, now: datetime) -> tuple[datetime, datetime]:
+    """The rolling window (``SYNC_WINDOW_DAYS_BACK``/``_AHEAD``), whole days in UTC."""
+    settings = ctx.consent.settings
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        midnight - timedelta(days=settings.sync_window_days_back),
+        midnight + timedelta(days=settings.sync_window_days_ahead + 1),
+    )
+
+
+def _begin_full(state: CursorState, start: datetime, end: datetime) -> None:
+    state.cursor = None
+    state.complete = False
+    state.full = True
+    state.round = uuid.uuid4().hex
+    state.window_start, state.window_end = start, end
+
+
+def pull_calendar(
+    sctx: SyncContext,
+    ref: CalendarRef,
+    client: CalendarClient,
+    *,
+    page_size: int = 100,
+    max_pages: int | None = None,
+) -> PullReport:
+    """Pull ``ref``'s changes with ``client`` until the round is complete.
+
+    Args:
+        sctx: the sync context (tables, clock, settings, outbox).
+        ref: the calendar; ``ref.key`` partitions the cursor, busy rows and our event index.
+        client: a calendar client for ``ref`` (the caller closes it).
+        page_size: items per provider page.
+        max_pages: stop after this many pages with the cursor saved (``report.complete`` is
+            then ``False``): bounds the time one invocation spends; the next pull resumes.
+
+    Raises provider errors (``Throttled``, ``ProviderUnavailable``, ``ReconnectNeeded``, ...)
+    after recording ``last_error``: the cursor stays at the last page fully processed.
+    ``CursorExpired`` is handled here (one full resync per pull); ``ConcurrencyConflict``
+    means another pull of the same calendar moved the cursor (the lease should prevent it).
+    """
+    ctx = sctx.consent
+    now = ctx.clock.now()
+    start, end = sync_window(sctx, now)
+    cursors, busy = CursorStore(ctx.tables), BusyStore(ctx.tables)
+    state = cursors.get(ref.key) or CursorState(ref.key)
+    report = PullReport(ref.key)
+    if state.cursor is None:
+        _begin_full(state, start, end)
+    elif state.complete and (
+        state.window_start is None or start - state.window_start >= WINDOW_DRIFT
+    ):
+        log.info("calendar %s: window moved, starting a new full listing", ref.key)
+        _begin_full(state, start, end)
+    index = {decode_key(e.row_key): e.fields for e in ctx.tables.query(EVENTINDEX, ref.key)}
+    owner = owner_email(sctx, ref)
+    state.last_sync_at = now
+    try:
+        while True:
+            window_start, window_end = state.window_start or start, state.window_end or end
+            try:
+                page = client.changes(state.cursor, window_start, window_end, page_size)
+            except CursorExpired:
+                if report.full_resync:
+                    raise
+                # Graph 410 SyncStateNotFound / Google 410 fullSyncRequired: start over.
+                log.info("calendar %s: cursor expired, full resync", ref.key)
+                report.full_resync = True
+                _begin_full(state, start, end)
+                continue
+            for change in page.changes:
+                _apply(sctx, ref, client, change, state, index, owner, report, busy)
+            report.pages += 1
+            report.changes += len(page.changes)
+            state.cursor, state.complete = page.cursor, page.complete
+            if page.complete:
+                if state.full:
+                    report.busy_removals += busy.sweep(ref.key, state.round)
+                    state.full = False
+                state.last_success_at, state.last_error = now, None
+                cursors.save(state)
+                report.complete = True
+                return report
+            cursors.save(state)
+            if max_pages is not None and report.pages >= max_pages:
+                return report
+    except ProviderError as exc:
+        _record_error(cursors, ref.key, exc.code)
+        raise
+
+
+def _record_error(cursors: CursorStore, calendar: str, code: str) -> None:
+    # Keep the cursor of the last completed page: read the stored row again rather than saving
+    # the in-memory state, which may hold a page that was not processed.
+    stored = cursors.get(calendar)
+    if stored is None:
+        return
+    stored.last_error = code
+    try:
+        cursors.save(stored)
+    except (ConcurrencyConflict, NotFound):
+        log.warning("calendar %s: could not record the pull error %s", calendar, code)
+
+
+def _apply(
+    sctx: SyncContext,
+    ref: CalendarRef,
+    client: CalendarClient,
+    change: Change,
+    state: CursorState,
+    index: dict[str, dict[str, FieldValue]],
+    owner: str,
+    report: PullReport,
+    busy: BusyStore,
+) -> None:
+    indexed = change.id in index
+    if indexed or change.app_ref:
+        report.ours += 1
+        if not _apply_ours(sctx, ref, client, change, owner, report):
+            report.echoes += 1
+        # One of ours never counts as busy: availability takes the host app's own events.
+        if busy.remove(ref.key, change.id):
+            report.busy_removals += 1
+        return
+    if change.removed or change.is_cancelled or change.show_as == "free":
+        if busy.remove(ref.key, change.id):
+            report.busy_removals += 1
+        return
+    if change.start is None or change.end is None:
+        return
+    # Google's incremental rounds are not bound to the window (a sync token cannot be combined
+    # with timeMin/timeMax): keep only what falls inside it.
+    outside = (state.window_start is not None and change.end <= state.window_start) or (
+        state.window_end is not None and change.start >= state.window_end
+    )
+    if outside:
+        if busy.remove(ref.key, change.id):
+            report.busy_removals += 1
+        return
+    busy.put(ref.key, change.id, change.start, change.end, change.show_as, state.round)
+    report.busy_upserts += 1
+
+
+def _apply_ours(
+    sctx: SyncContext,
+    ref: CalendarRef,
+    client: CalendarClient,
+    change: Change,
+    owner: str,
+    report: PullReport,
+) -> bool:
+    """Judge one change of our own event; ``False`` when there was nothing new (an echo)."""
+    if change.removed and not change.is_cancelled:
+        # Graph's ``@removed`` also means "moved out of the window" (event-delta docs): look.
+        current = client.get_event(change.id)
+        if current is not None and not current.is_cancelled:
+            change = Change(
+                id=change.id,
+                start=current.start,
+                end=current.end,
+                show_as=current.show_as,
+                change_key=current.change_key,
+                app_ref=current.app_ref,
+                attendees=current.attendees,
+            )
+    sent: set[str] = set()
+    for _ in range(UPDATE_ATTEMPTS):
+        ours = load_ours(sctx, ref, change.id)
+        if ours is None:
+            return False
+        verdict = judge(change, ours, owner)
+        _notify(sctx, ref, ours, verdict, sent, report)
+        if not verdict.updates:
+            return bool(verdict.notifications)
+        try:
+            _save_updates(sctx, ours, verdict)
+            return True
+        except ConcurrencyConflict:
+            continue  # the push path wrote the mapping meanwhile: judge against the fresh row
+        except NotFound:
+            return bool(sent)
+    raise ConcurrencyConflict(f"mapping of {ref.key} event kept changing")
+
+
+def _notify(
+    sctx: SyncContext,
+    ref: CalendarRef,
+    ours: OurEvent,
+    verdict: Verdict,
+    sent: set[str],
+    report: PullReport,
+) -> None:
+    for kind, data in verdict.notifications:
+        if kind in sent:
+            continue
+        payload = {
+            "app_event": ours.app_event,
+            "person": ours.person,
+            "integration_id": ref.integration_id,
+            "provider": ref.provider,
+            **data,
+        }
+        sctx.consent.outbox.append(ours.org, kind, payload)
+        sent.add(kind)
+        report.notifications += 1
+        report.kinds.append(kind)
+
+
+def _save_updates(sctx: SyncContext, ours: OurEvent, verdict: Verdict) -> None:
+    entity = sctx.consent.tables.get(EVENTREFS, ours.refs_partition, ours.refs_row)
+    if entity is None:
+        raise NotFound("the mapping is gone")
+    if entity.etag != ours.etag:
+        raise ConcurrencyConflict("the mapping changed since it was judged")
+    entity.fields.update(verdict.updates)
+    entity.fields["updated_at"] = sctx.consent.clock.now()
+    sctx.consent.tables.update(EVENTREFS, entity)
+
+
+__all__ = ["PullReport", "pull_calendar", "sync_window"]
