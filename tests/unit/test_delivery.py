@@ -1,0 +1,189 @@
+"""Signed delivery of notifications to the host app (Standard Webhooks), to a real local
+HTTP receiver, with the in-memory stores."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from shared.clock import ManualClock
+from shared.consent.context import ConsentContext
+from shared.errors import BadRequest
+from shared.providers.factory import SettingsProviderKit
+from shared.secrets.memory_store import MemorySecretStore
+from shared.settings import load_settings
+from shared.storage.memory_queues import MemoryQueueSender
+from shared.storage.memory_tables import MemoryTableStore
+from shared.sync import delivery
+from shared.sync.context import DELIVERY_QUEUE, SyncContext
+
+ORG = "contoso/emea"  # a slash: keys and secret names must stay valid
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The receiver's check, written from the Standard Webhooks spec (not our code)."""
+    key = base64.b64decode(secret.split("_", 1)[1])
+    content = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{body.decode()}"
+    expected = base64.b64encode(hmac.new(key, content.encode(), hashlib.sha256).digest())
+    for candidate in headers["webhook-signature"].split(" "):
+        version, _, signature = candidate.partition(",")
+        if version == "v1" and hmac.compare_digest(signature.encode(), expected):
+            return True
+    return False
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give, then 204
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(state.statuses.pop(0) if state.statuses else 204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/calendar"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def sctx(tmp_path: Path) -> SyncContext:
+    settings = load_settings({"LOCAL_SETTINGS_FILE": str(tmp_path / "none")})
+    consent = ConsentContext(
+        settings=settings,
+        tables=MemoryTableStore(),
+        secrets=MemorySecretStore(),
+        clock=ManualClock(),
+        kit=SettingsProviderKit(settings),
+    )
+    return SyncContext(consent, MemoryQueueSender())
+
+
+def test_the_signature_verifies_with_an_independent_computation() -> None:
+    secret = delivery.new_secret()
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+    body = b'{"type":"event_moved"}'
+    header = delivery.sign(secret, "msg_1", 1_700_000_000, body)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": "1700000000",
+        "webhook-signature": header,
+    }
+    assert verify(secret, headers, body)
+    assert not verify(secret, {**headers, "webhook-timestamp": "1700000001"}, body)
+    assert not verify(delivery.new_secret(), headers, body)
+
+
+def test_the_spec_example_signature_is_reproduced() -> None:
+    # The example of the Standard Webhooks reference libraries' tests.
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    signature = delivery.sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_only_https_or_loopback_urls_are_accepted() -> None:
+    assert delivery.check_url("https://app.example/hooks")
+    assert delivery.check_url("http://127.0.0.1:8080/hooks")
+    assert delivery.check_url("http://localhost/hooks")
+    for bad in ("http://app.example/hooks", "ftp://app.example/x", "https://", "app.example"):
+        with pytest.raises(BadRequest):
+            delivery.check_url(bad)
+
+
+def test_notifications_arrive_in_order_signed_and_once(
+    sctx: SyncContext, receiver: Receiver
+) -> None:
+    settings, secret = delivery.configure(sctx, ORG, receiver.url)
+    assert secret is not None and settings.url == receiver.url
+    assert delivery.configure(sctx, ORG, receiver.url)[1] is None  # shown once
+    outbox = sctx.consent.outbox
+    sent = [
+        outbox.append(ORG, "event_moved", {"app_event": "shift-1", "person": "p1"}),
+        outbox.append(ORG, "event_cancelled", {"app_event": "shift-2", "person": "p1"}),
+        outbox.append(ORG, "reconnect_needed", {"subject": "p2"}),
+    ]
+    assert delivery.enqueue_if_pending(sctx, ORG)
+
+    report = delivery.deliver(sctx, ORG)
+
+    assert report.delivered == 3 and not report.failed
+    assert [h["webhook-id"] for h, _ in receiver.received] == [n.id for n in sent]
+    for (headers, body), notification in zip(receiver.received, sent, strict=True):
+        assert verify(secret, headers, body)
+        payload = json.loads(body)
+        assert payload["type"] == notification.kind
+        assert payload["data"]["id"] == notification.id
+    # Nothing left: a second pass sends nothing.
+    assert delivery.deliver(sctx, ORG).delivered == 0
+    assert len(receiver.received) == 3
+    assert not delivery.has_pending(sctx, ORG)
+
+
+def test_a_failing_receiver_is_retried_with_backoff_and_order_is_kept(
+    sctx: SyncContext, receiver: Receiver
+) -> None:
+    queues = sctx.queues
+    assert isinstance(queues, MemoryQueueSender)
+    _, secret = delivery.configure(sctx, ORG, receiver.url)
+    assert secret is not None
+    first = sctx.consent.outbox.append(ORG, "event_moved", {"app_event": "a"})
+    second = sctx.consent.outbox.append(ORG, "event_moved", {"app_event": "b"})
+    receiver.statuses = [204, 503]
+
+    report = delivery.deliver(sctx, ORG)
+
+    assert report.delivered == 1 and report.failed and report.retry_in == delivery.BACKOFF[0]
+    assert delivery.cursor(sctx.consent.tables, ORG).last_id == first.id
+    # The retry is scheduled on the delivery queue; before its time nothing is attempted.
+    assert queues.approximate_count(DELIVERY_QUEUE) == 1
+    assert delivery.deliver(sctx, ORG).skipped == "waiting"
+    assert not delivery.has_pending(sctx, ORG)
+
+    clock = sctx.consent.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(seconds=delivery.BACKOFF[0]))
+    receiver.statuses = [500]
+    again = delivery.deliver(sctx, ORG)
+    assert again.failed and again.retry_in == delivery.BACKOFF[1]
+
+    clock.advance(timedelta(seconds=delivery.BACKOFF[1]))
+    assert delivery.deliver(sctx, ORG).delivered == 1
+    ids = [h["webhook-id"] for h, _ in receiver.received]
+    assert ids == [first.id, second.id, second.id, second.id]
+    assert delivery.cursor(sctx.consent.tables, ORG).failures == 0
+
+
+def test_without_a_url_nothing_is_sent(sctx: SyncContext) -> None:
+    sctx.consent.outbox.append(ORG, "event_moved", {"app_event": "a"})
+    assert not delivery.enqueue_if_pending(sctx, ORG)
+    assert delivery.deliver(sctx, ORG).skipped == "no_url"
