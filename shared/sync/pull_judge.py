@@ -8,9 +8,12 @@ notifications and writes the fields with the mapping row's ETag.
 Rows read (owned by the push path, see docs/sync-design.md): ``eventindex`` (calendar key,
 provider event id) -> org, app_event, person; ``eventrefs`` (``org|app_event``, person) -> the
 mapping; ``appevents`` (org, app event id) -> the host app's event. Fields the pull writes on
-``eventrefs``: ``change_key``, ``person_response``, ``room_response``, ``pulled_start``,
-``pulled_end`` (the times last seen in the calendar, so a move is reported once) and
-``external_state`` (``removed`` once a deletion in the calendar was reported).
+``eventrefs``: ``change_key``, ``person_response``, ``room_response``, and ``pulled_start``/
+``pulled_end`` (the times last seen in the calendar, so a move is reported once; a push that
+rewrites the row drops them, which is right: the calendar then holds the host app's times). A
+deletion in the calendar turns the row to ``state = gone`` exactly as ``mappings.EventRefs.
+mark_gone`` does (``pushed_version`` raised to the host-app version seen, room answer cleared),
+so the push path re-creates the event only for a later host-app version.
 """
 
 from __future__ import annotations
@@ -46,13 +49,15 @@ class OurEvent:
     room_response: str = ""
     pulled_start: datetime | None = None
     pulled_end: datetime | None = None
-    external_state: str = ""
+    state: str = "active"  # mappings.RefState: active, gone (deleted in the calendar), deleted
+    provider_event_id: str = ""
+    pushed_version: int = 0
     # The host app's event: does it still want this person there, at which times?
     wanted: bool = False
     settled: bool = False  # the last version the host app wrote has been pushed
+    app_version: int = 0
     app_start: datetime | None = None
     app_end: datetime | None = None
-    room: str = ""
 
 
 @dataclass
@@ -113,13 +118,13 @@ def _picture(org: str, app_event: str, person: str, refs: Entity, app: Entity | 
     f = refs.fields
     wanted = settled = False
     app_start = app_end = None
-    room = ""
+    app_version = 0
     if app is not None:
         a = app.fields
         wanted = app.get_str("status", "active") != "cancelled" and person in _people(a)
-        settled = _int(f, "pushed_version") >= _int(a, "version")
+        app_version = _int(a, "version")
+        settled = _int(f, "pushed_version") >= app_version
         app_start, app_end = _time(a, "start"), _time(a, "end")
-        room = app.get_str("room_email") or app.get_str("room")
     return OurEvent(
         org=org,
         app_event=app_event,
@@ -132,12 +137,14 @@ def _picture(org: str, app_event: str, person: str, refs: Entity, app: Entity | 
         room_response=refs.get_str("room_response"),
         pulled_start=_time(f, "pulled_start"),
         pulled_end=_time(f, "pulled_end"),
-        external_state=refs.get_str("external_state"),
+        state=refs.get_str("state", "active"),
+        provider_event_id=refs.get_str("provider_event_id"),
+        pushed_version=_int(f, "pushed_version"),
         wanted=wanted,
         settled=settled,
+        app_version=app_version,
         app_start=app_start,
         app_end=app_end,
-        room=room,
     )
 
 
@@ -159,40 +166,43 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and a.casefold() == b.casefold()
 
 
-def _room(change: Change, ours: OurEvent) -> Attendee | None:
-    rooms = [a for a in change.attendees if a.kind == "resource"]
-    if ours.room:
-        return next((a for a in rooms if _same(a.email, ours.room)), None)
-    return rooms[0] if rooms else None
+def _room(change: Change) -> Attendee | None:
+    # A host-app event books at most one room, which the push path sends as the only
+    # ``resource`` attendee (Graph: attendee type resource; Google: ``resource: true``).
+    return next((a for a in change.attendees if a.kind == "resource"), None)
 
 
 def judge(change: Change, ours: OurEvent, owner: str) -> Verdict:
     """Decide what one change of our event means for the host app.
 
-    * the stored change key: an echo of our own write (or a change already judged): nothing;
-    * removed or cancelled: ``event_cancelled``, once, unless the host app itself no longer
-      wants the event there (then the removal is our own delete coming back);
+    * a row that no longer maps this provider event (we deleted it, or re-created it under
+      another id) or the stored change key (an echo of our own write, or a change already
+      judged): nothing;
+    * removed or cancelled: ``event_cancelled`` and the row turns ``gone``, unless the host
+      app itself no longer wants the event there (then it is our own delete coming back);
     * other times than the host app's event and than last seen: ``event_moved``, only when the
       mapping is settled (a push still pending will overwrite the calendar anyway);
     * the owner's answer turned to declined: ``person_declined``;
     * the room's answer changed: ``room_declined`` or ``room_accepted``.
     """
     verdict = Verdict()
-    if change.change_key and change.change_key == ours.change_key:
+    live = ours.state == "active" and ours.provider_event_id in ("", change.id)
+    if not live or (change.change_key and change.change_key == ours.change_key):
         return verdict
     ids = {"provider_event_id": change.id}
     if change.removed or change.is_cancelled:
-        if ours.wanted and ours.external_state != "removed":
+        if ours.wanted:
             verdict.notifications.append(("event_cancelled", ids))
-        if ours.external_state != "removed":
-            verdict.updates["external_state"] = "removed"
-        if change.change_key:
-            verdict.updates["change_key"] = change.change_key
+        verdict.updates.update(
+            state="gone",
+            pushed_version=max(ours.pushed_version, ours.app_version),
+            room_response=None,
+            pulled_start=None,
+            pulled_end=None,
+        )
         return verdict
     if change.change_key:
         verdict.updates["change_key"] = change.change_key
-    if ours.external_state:
-        verdict.updates["external_state"] = ""
     if change.start is not None and change.end is not None:
         seen = (change.start, change.end)
         if (
@@ -210,7 +220,7 @@ def judge(change: Change, ours: OurEvent, owner: str) -> Verdict:
         if own.response == "declined" and ours.wanted:
             verdict.notifications.append(("person_declined", ids))
         verdict.updates["person_response"] = own.response
-    room = _room(change, ours)
+    room = _room(change)
     if room is not None and room.response != ours.room_response and room.response != "none":
         if room.response == "declined":
             verdict.notifications.append(("room_declined", {**ids, "room": room.email}))

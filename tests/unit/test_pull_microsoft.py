@@ -102,7 +102,7 @@ def map_our_event(
                 "start": start,
                 "end": end,
                 "people": json.dumps([ref.person]),
-                "room": room,
+                "room": room or None,
                 "status": "active",
                 "version": 1,
             },
@@ -118,8 +118,12 @@ def map_our_event(
                 "provider": ref.provider,
                 "provider_event_id": written_id,
                 "change_key": change_key,
+                "org": org,
+                "app_event": app_event,
+                "person": ref.person,
                 "pushed_version": 1,
-                "state": "synced",
+                "generation": 0,
+                "state": "active",
                 "room_response": "pending" if room else None,
             },
         ),
@@ -321,6 +325,10 @@ def test_move_of_our_event_in_outlook_is_reported_once_and_echoes_are_not(
     outlook.pull()
     kinds = [kind for kind, _ in feed(outlook.sctx, outlook.ref.org)]
     assert kinds == ["event_moved", "event_cancelled"]
+    mapping = outlook.sctx.consent.tables.get(
+        "eventrefs", join_key(outlook.ref.org, "shift-7"), encode_key("bob")
+    )
+    assert mapping is not None and mapping.fields["state"] == "gone"
 
 
 def wait_for_room_answer(outlook: Outlook, event_id: str, timeout: float = 10.0) -> None:
