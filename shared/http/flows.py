@@ -39,4 +39,9 @@ def callbacks(services: Services) -> Callbacks:
 
 
 def retention(services: Services) -> RetentionPurge:
-    return services.built("retention", lambda s: RetentionPurge(consent_context(s)))
+    from shared.sync.subscriptions import eraser
+
+    return services.built(
+        "retention",
+        lambda s: RetentionPurge(consent_context(s), erasers=[eraser(consent_context(s))]),
+    )

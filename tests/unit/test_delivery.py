@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shared.clock import ManualClock
 from shared.consent.context import ConsentContext
 from shared.errors import BadRequest
+from shared.notifications.outbox import Notification
 from shared.providers.factory import SettingsProviderKit
 from shared.secrets.memory_store import MemorySecretStore
 from shared.settings import load_settings
@@ -88,6 +90,15 @@ def sctx(tmp_path: Path) -> SyncContext:
     return SyncContext(consent, MemoryQueueSender())
 
 
+def append(sctx: SyncContext, kind: str, data: dict[str, Any]) -> Notification:
+    """Append with the clock moved on: the outbox orders by time (ids within one microsecond
+    sort by their random suffix)."""
+    clock = sctx.consent.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(milliseconds=1))
+    return sctx.consent.outbox.append(ORG, kind, data)
+
+
 def test_the_signature_verifies_with_an_independent_computation() -> None:
     secret = delivery.new_secret()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
@@ -126,11 +137,10 @@ def test_notifications_arrive_in_order_signed_and_once(
     settings, secret = delivery.configure(sctx, ORG, receiver.url)
     assert secret is not None and settings.url == receiver.url
     assert delivery.configure(sctx, ORG, receiver.url)[1] is None  # shown once
-    outbox = sctx.consent.outbox
     sent = [
-        outbox.append(ORG, "event_moved", {"app_event": "shift-1", "person": "p1"}),
-        outbox.append(ORG, "event_cancelled", {"app_event": "shift-2", "person": "p1"}),
-        outbox.append(ORG, "reconnect_needed", {"subject": "p2"}),
+        append(sctx, "event_moved", {"app_event": "shift-1", "person": "p1"}),
+        append(sctx, "event_cancelled", {"app_event": "shift-2", "person": "p1"}),
+        append(sctx, "reconnect_needed", {"subject": "p2"}),
     ]
     assert delivery.enqueue_if_pending(sctx, ORG)
 
@@ -156,8 +166,8 @@ def test_a_failing_receiver_is_retried_with_backoff_and_order_is_kept(
     assert isinstance(queues, MemoryQueueSender)
     _, secret = delivery.configure(sctx, ORG, receiver.url)
     assert secret is not None
-    first = sctx.consent.outbox.append(ORG, "event_moved", {"app_event": "a"})
-    second = sctx.consent.outbox.append(ORG, "event_moved", {"app_event": "b"})
+    first = append(sctx, "event_moved", {"app_event": "a"})
+    second = append(sctx, "event_moved", {"app_event": "b"})
     receiver.statuses = [204, 503]
 
     report = delivery.deliver(sctx, ORG)

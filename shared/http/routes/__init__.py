@@ -16,6 +16,7 @@ def api_blueprints() -> list[ApiBlueprint]:
         meta,
         notifications,
         oauth,
+        operations,
         rooms,
         webhooks,
     )
@@ -29,11 +30,12 @@ def api_blueprints() -> list[ApiBlueprint]:
         diagnostics.bp,
         oauth.bp,
         webhooks.bp,
+        operations.bp,
     ]
 
 
 def all_blueprints() -> list[func.Blueprint]:
     """Every blueprint, in the order ``function_app.py`` registers them."""
-    from shared.triggers import maintenance
+    from shared.triggers import maintenance, sync
 
-    return [*api_blueprints(), maintenance.bp]
+    return [*api_blueprints(), maintenance.bp, sync.bp]

@@ -3,23 +3,24 @@
 Graph first proves the endpoint by POSTing ``?validationToken=...`` and expects the decoded token
 back as ``text/plain`` with 200 within 10 seconds (Microsoft Graph, "Set up notifications for
 changes in resource data"); every notification POST must be answered within 3 seconds, or Graph
-counts the endpoint as slow and eventually drops it, so these functions only validate and hand
-work on, then answer 202.
+counts the endpoint as slow and eventually drops it. These functions therefore only validate,
+de-duplicate and enqueue (:mod:`shared.sync.webhooks`), then answer 202 (Graph) or 200 (Google,
+which treats any 2xx as delivered and retries anything else).
 
 Notifications are matched to the subscriptions and channels the service created (by id, with the
-client state or channel token compared in constant time); anything else is acknowledged and
-ignored, including the test flow's short-lived probe subscriptions, which exist only to prove
-that the provider can reach this URL.
+client state or channel token compared in constant time); anything else, including the test
+flow's short-lived probe subscriptions, is acknowledged and ignored.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 from pydantic import BaseModel
 
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
+from shared.sync import webhooks
+from shared.triggers.sync import sync_context
 
 log = logging.getLogger(__name__)
 bp = ApiBlueprint("webhooks")
@@ -37,15 +38,6 @@ def _validation(request: ApiRequest) -> Reply | None:
     return Reply(status=200, body=token, content_type="text/plain; charset=utf-8")
 
 
-def _notifications(request: ApiRequest) -> int:
-    try:
-        body = json.loads(request.raw_body or b"{}")
-    except ValueError:
-        return 0
-    items = body.get("value") if isinstance(body, dict) else None
-    return len(items) if isinstance(items, list) else 0
-
-
 @bp.api(
     "webhooks/microsoft",
     name="webhook_microsoft",
@@ -59,9 +51,14 @@ def webhook_microsoft(request: ApiRequest) -> Reply:
     validation = _validation(request)
     if validation is not None:
         return validation
-    count = _notifications(request)
-    log.info("graph notifications received: %d (none match a sync subscription)", count)
-    return Reply(status=202, body=Accepted(accepted=0))
+    result = webhooks.graph_notifications(sync_context(request.services), request.raw_body)
+    log.info(
+        "graph notifications: %d accepted, %d ignored, %d syncs enqueued",
+        result.accepted,
+        result.ignored,
+        result.enqueued,
+    )
+    return Reply(status=202, body=Accepted(accepted=result.accepted))
 
 
 @bp.api(
@@ -77,8 +74,11 @@ def webhook_microsoft_lifecycle(request: ApiRequest) -> Reply:
     validation = _validation(request)
     if validation is not None:
         return validation
-    log.info("graph lifecycle notifications received: %d", _notifications(request))
-    return Reply(status=202, body=Accepted(accepted=0))
+    result = webhooks.graph_lifecycle(sync_context(request.services), request.raw_body)
+    log.info(
+        "graph lifecycle notifications: %d accepted, %d ignored", result.accepted, result.ignored
+    )
+    return Reply(status=202, body=Accepted(accepted=result.accepted))
 
 
 @bp.api(
@@ -91,8 +91,6 @@ def webhook_microsoft_lifecycle(request: ApiRequest) -> Reply:
     status=200,
 )
 def webhook_google(request: ApiRequest) -> Reply:
-    state = request.headers.get("x-goog-resource-state", "")
-    channel = request.headers.get("x-goog-channel-id", "")
-    log.info("google push %s on channel %s (no sync channel matches)", state, channel)
-    # Google treats any 2xx as delivered (200, 201, 202, 204, 102).
-    return Reply(status=200, body=Accepted(accepted=0))
+    result = webhooks.google_push(sync_context(request.services), request.headers)
+    # Google treats any 2xx as delivered (200, 201, 202, 204, 102) and retries anything else.
+    return Reply(status=200, body=Accepted(accepted=result.accepted))

@@ -1,0 +1,138 @@
+"""Operator routes: on-demand sync, sync health, and where the host app's webhooks go."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from shared.errors import Conflict
+from shared.http.api import ApiBlueprint, ApiRequest, Reply
+from shared.sync import delivery
+from shared.sync.calendars import calendars_of
+from shared.sync.context import SYNC_QUEUE
+from shared.sync.health import integration_health
+from shared.triggers.sync import sync_context
+
+bp = ApiBlueprint("operations")
+
+
+class SyncStarted(BaseModel):
+    enqueued: int = Field(description="Calendars queued for a sync")
+
+
+@bp.api(
+    "orgs/{org}/integrations/{id}/sync",
+    name="sync_integration_now",
+    methods=("POST",),
+    auth="admin",
+    summary="Sync every calendar of the integration now (queued; answers at once)",
+    response=SyncStarted,
+    status=202,
+)
+def sync_integration_now(request: ApiRequest) -> Reply:
+    sctx = sync_context(request.services)
+    integration = sctx.consent.integrations.get(request.route["org"], request.route["id"])
+    if not integration.is_enabled:
+        raise Conflict("the integration is not enabled", code="integration_not_enabled")
+    refs = calendars_of(sctx.consent, integration)
+    for ref in refs:
+        sctx.queues.send(SYNC_QUEUE, ref.message())
+    return Reply(status=202, body=SyncStarted(enqueued=len(refs)))
+
+
+class SyncHealth(BaseModel):
+    integration_id: str
+    calendars: int
+    last_cycle_at: datetime | None = Field(description="When the 5-minute cycle last ran")
+    last_cycle_calendars: int = Field(description="Calendars that cycle enqueued (all orgs)")
+    failures_by_kind: dict[str, int] = Field(
+        description="Calendars whose last run failed, by error code"
+    )
+    subscriptions_healthy: int
+    subscriptions_expiring: int = Field(description="Within their renewal margin")
+    subscriptions_missing: int = Field(description="None, or expired")
+    calendars_behind: list[str] = Field(
+        description="People whose last successful sync is older than two cycles"
+    )
+    poison_messages: int = Field(description="Messages in sync-calendar-poison")
+
+
+@bp.api(
+    "orgs/{org}/integrations/{id}/health",
+    name="integration_sync_health",
+    auth="admin",
+    summary="Sync health: last cycle, failures, subscriptions, calendars behind",
+    response=SyncHealth,
+)
+def integration_sync_health(request: ApiRequest) -> SyncHealth:
+    sctx = sync_context(request.services)
+    report = integration_health(
+        sctx, request.route["org"], request.route["id"], sctx.consent.clock.now()
+    )
+    return SyncHealth(
+        integration_id=report.integration_id,
+        calendars=report.calendars,
+        last_cycle_at=report.last_cycle_at,
+        last_cycle_calendars=report.last_cycle_calendars,
+        failures_by_kind=report.failures_by_kind,
+        subscriptions_healthy=report.subscriptions_healthy,
+        subscriptions_expiring=report.subscriptions_expiring,
+        subscriptions_missing=report.subscriptions_missing,
+        calendars_behind=report.calendars_behind,
+        poison_messages=report.poison_messages,
+    )
+
+
+class NotificationSettingsBody(BaseModel):
+    url: str = Field(
+        min_length=8,
+        max_length=2000,
+        description="https URL for signed notifications (http only to loopback, for development)",
+    )
+
+
+class NotificationSettingsView(BaseModel):
+    url: str | None
+    updated_at: datetime | None = None
+    signing_secret: str | None = Field(
+        default=None,
+        description="whsec_... (Standard Webhooks); returned once, by the first PUT only",
+    )
+
+
+@bp.api(
+    "orgs/{org}/notification-settings",
+    name="put_notification_settings",
+    methods=("PUT",),
+    auth="admin",
+    summary="Set the URL notifications are delivered to as signed webhooks",
+    body=NotificationSettingsBody,
+    response=NotificationSettingsView,
+)
+def put_notification_settings(request: ApiRequest) -> NotificationSettingsView:
+    body: NotificationSettingsBody = request.body
+    sctx = sync_context(request.services)
+    org = request.route["org"]
+    settings, secret = delivery.configure(sctx, org, body.url)
+    # Notifications recorded before the URL was set are delivered too (the feed has them).
+    delivery.enqueue_if_pending(sctx, org)
+    return NotificationSettingsView(
+        url=settings.url, updated_at=settings.updated_at, signing_secret=secret
+    )
+
+
+@bp.api(
+    "orgs/{org}/notification-settings",
+    name="get_notification_settings",
+    auth="admin",
+    summary="The URL notifications are delivered to (the signing secret is never shown again)",
+    response=NotificationSettingsView,
+)
+def get_notification_settings(request: ApiRequest) -> NotificationSettingsView:
+    settings = delivery.get_settings(
+        sync_context(request.services).consent.tables, request.route["org"]
+    )
+    if settings is None:
+        return NotificationSettingsView(url=None)
+    return NotificationSettingsView(url=settings.url, updated_at=settings.updated_at)
