@@ -83,7 +83,8 @@ def _int(fields: dict[str, FieldValue], name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _people(fields: dict[str, FieldValue]) -> list[str]:
+def app_event_people(fields: dict[str, FieldValue]) -> list[str]:
+    """The person ids of an ``appevents`` row (a JSON list)."""
     raw = fields.get("people")
     try:
         people = json.loads(raw) if isinstance(raw, str) and raw else []
@@ -121,7 +122,7 @@ def _picture(org: str, app_event: str, person: str, refs: Entity, app: Entity | 
     app_version = 0
     if app is not None:
         a = app.fields
-        wanted = app.get_str("status", "active") != "cancelled" and person in _people(a)
+        wanted = app.get_str("status", "active") != "cancelled" and person in app_event_people(a)
         app_version = _int(a, "version")
         settled = _int(f, "pushed_version") >= app_version
         app_start, app_end = _time(a, "start"), _time(a, "end")

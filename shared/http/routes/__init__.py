@@ -10,6 +10,7 @@ from shared.http.api import ApiBlueprint
 def api_blueprints() -> list[ApiBlueprint]:
     """Every HTTP blueprint (their specs make the OpenAPI document)."""
     from shared.http.routes import (
+        calendar_reads,
         diagnostics,
         integrations,
         me,
@@ -31,6 +32,7 @@ def api_blueprints() -> list[ApiBlueprint]:
         oauth.bp,
         webhooks.bp,
         operations.bp,
+        calendar_reads.bp,
     ]
 
 
