@@ -1,0 +1,477 @@
+"""Push: host-app events into people's calendars, planned by a pure function, then acted on.
+
+vdirsyncer's shape (docs/sync-design.md): :func:`plan` compares what the host app wants for one
+person (:class:`Desired`) with the mapping row and decides one :class:`Action`; the executor
+(:func:`push_calendar`, :func:`push_event_now`) performs it, writes the mapping only after the
+provider accepted the write, and removes the push marker last.
+
+Rules the planner encodes (each tested in tests/unit/test_push_planner.py):
+
+* **Idempotent creates.** The create key is SHA-256 of ``org|app_event|person`` (generation 0),
+  with ``|<generation>`` appended for re-creations. Graph dedupes a repeated ``transactionId``
+  and Google a repeated client-supplied id, so a crash between the provider's write and ours
+  makes the retry return the same event instead of a second one.
+* **Unknown create outcomes.** The marker records the key before a create is sent. If the plan
+  is to create with that same key again, the provider may answer with the event of the earlier
+  attempt, whose content may be older: ``refresh`` asks the executor to update it right away. If
+  the event is no longer wanted, ``reclaim`` creates with that key (returning the orphan, if the
+  earlier attempt landed) and deletes it, so no orphan survives.
+* **The host app owns its events' time and title.** Updates are sent with ``If-Match``; when the
+  person edited the event in their calendar the executor re-reads it and applies the host app's
+  version anyway (it never overwrites blindly with a stale change key).
+* **A deletion in the calendar is respected.** When the person deletes our event (seen by pull,
+  or by an update answered "not found"), the row becomes ``gone`` with the host-app version of
+  that moment. The event is created again (next generation, a fresh key, since Graph or Google
+  may still remember the old one) only for a later host-app version: the host app changed the
+  event after the deletion was seen.
+* **Deletes**: "already gone" at the provider counts as done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from shared.consent.context import ConsentContext
+from shared.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    NotFound,
+    PreconditionFailed,
+    ProviderDenied,
+    ProviderError,
+    ProviderNotFound,
+    ProviderUnavailable,
+    ReconnectNeeded,
+    Throttled,
+)
+from shared.providers.base import Attendee, CalendarClient, EventDraft
+from shared.storage.keys import join_key
+from shared.sync.appevents import AppEvent, AppEvents
+from shared.sync.calendars import CalendarRef, calendars_of, client_for
+from shared.sync.context import SYNC_QUEUE, SyncContext
+from shared.sync.mappings import (
+    EventIndex,
+    EventRef,
+    EventRefs,
+    IndexEntry,
+    Marker,
+    PushQueue,
+    RefState,
+    person_partition,
+)
+
+
+class ActionKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    RECLAIM = "reclaim"  # create with a possibly-used key, then delete: no orphan survives
+    FORGET = "forget"  # nothing at the provider, nothing wanted, no row: drop the marker
+    NOOP = "noop"  # the calendar already holds what is wanted (or a deletion is respected)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the host app wants in one person's calendar for one of its events."""
+
+    org: str
+    app_event: str
+    person: str
+    calendar: str  # the calendar key the push goes to
+    version: int
+    wanted: bool  # the event is active and the person is assigned
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A create sent earlier whose outcome was not recorded (from the push marker)."""
+
+    key: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    key: str = ""  # CREATE, RECLAIM: the idempotency key
+    generation: int = 0  # CREATE, RECLAIM: the mapping generation the key belongs to
+    provider_event_id: str = ""  # UPDATE, DELETE
+    if_match: str = ""  # UPDATE: the change key we last wrote or saw
+    refresh: bool = False  # CREATE: an earlier attempt may answer; update it to this version
+
+
+def idempotency_key(org: str, app_event: str, person: str, generation: int = 0) -> str:
+    """SHA-256 (hex) of ``org|app_event|person`` (``|<generation>`` after the first)."""
+    parts = [org, app_event, person] + ([str(generation)] if generation else [])
+    return hashlib.sha256(join_key(*parts).encode("utf-8")).hexdigest()
+
+
+def plan(desired: Desired, mapping: EventRef | None, attempt: Attempt | None = None) -> Action:
+    """The one action that moves this person's calendar towards ``desired``. Pure."""
+    if mapping is not None and mapping.live and mapping.calendar == desired.calendar:
+        if not desired.wanted:
+            return Action(ActionKind.DELETE, provider_event_id=mapping.provider_event_id)
+        if desired.version > mapping.pushed_version:
+            return Action(
+                ActionKind.UPDATE,
+                provider_event_id=mapping.provider_event_id,
+                if_match=mapping.change_key,
+            )
+        return Action(ActionKind.NOOP)
+    # Nothing of ours is recorded in this calendar: a tombstone, a row of another calendar
+    # (the organisation switched suites) or no row at all.
+    generation = 0 if mapping is None else mapping.generation + 1
+    key = idempotency_key(desired.org, desired.app_event, desired.person, generation)
+    pending = attempt is not None and (attempt.key, attempt.generation) == (key, generation)
+    respected = (
+        mapping is not None
+        and mapping.state is RefState.GONE
+        and mapping.calendar == desired.calendar
+        and desired.version <= mapping.pushed_version
+    )
+    if desired.wanted and not respected:
+        return Action(ActionKind.CREATE, key=key, generation=generation, refresh=pending)
+    if pending:
+        return Action(ActionKind.RECLAIM, key=key, generation=generation)
+    return Action(ActionKind.FORGET if mapping is None else ActionKind.NOOP)
+
+
+# --- executor ----------------------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+_ROUNDS = 3  # re-plans after a concurrent writer changed the marker or the mapping
+_INLINE_WORKERS = 8  # calendars pushed in parallel within one request
+UNAVAILABLE_DELAY_SECONDS = 30  # visibility delay of a sync message after a 5xx/timeout
+# Faults that concern the whole calendar (or provider): the worker re-enqueues or reports them.
+_CALENDAR_FAULTS = (Throttled, ProviderUnavailable, ReconnectNeeded, ProviderDenied)
+
+
+class Outcome(StrEnum):
+    SYNCED = "synced"
+    QUEUED = "queued"
+    NO_CALENDAR = "no_calendar"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    app_event: str
+    person: str
+    action: ActionKind
+    provider_event_id: str = ""
+    gone: bool = False  # the person had deleted the event: not re-created for this version
+
+
+@dataclass
+class PushReport:
+    calendar: str
+    results: list[PushResult] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # app event -> error code
+    left: int = 0  # markers still pending when done (failed, or changed concurrently)
+
+
+@dataclass(frozen=True)
+class PersonOutcome:
+    person: str
+    status: Outcome
+    action: str = ""  # created, updated, deleted, unchanged, gone
+    provider: str = ""
+    provider_event_id: str = ""
+    delay_seconds: int | None = None
+    error: str = ""
+
+
+_VERBS = {
+    ActionKind.CREATE: "created",
+    ActionKind.UPDATE: "updated",
+    ActionKind.DELETE: "deleted",
+    ActionKind.RECLAIM: "deleted",
+    ActionKind.FORGET: "unchanged",
+    ActionKind.NOOP: "unchanged",
+}
+
+
+class _Executor:
+    """Performs planned actions for one calendar; safe to share between threads."""
+
+    def __init__(self, sctx: SyncContext) -> None:
+        self.sctx = sctx
+        self.ctx = sctx.consent
+        self.events = AppEvents(self.ctx.tables)
+        self.refs = EventRefs(self.ctx.tables)
+        self.index = EventIndex(self.ctx.tables)
+        self.queue = PushQueue(self.ctx.tables)
+
+    def push_marker(
+        self, ref: CalendarRef, marker: Marker, client: Callable[[], CalendarClient]
+    ) -> PushResult | None:
+        """Plan and act for one marker. ``None``: a concurrent writer changed the marker or
+        the mapping meanwhile (the provider writes are idempotent); read and plan again."""
+        event = self.events.get(marker.org, marker.app_event)
+        if event is None:  # erased with the organisation's data: nothing is owed any more
+            self.queue.done(marker)
+            return PushResult(marker.app_event, ref.person, ActionKind.FORGET)
+        desired = Desired(
+            event.org, event.id, ref.person, ref.key, event.version, event.wants(ref.person)
+        )
+        mapping = self.refs.get(event.org, event.id, ref.person)
+        attempt = (
+            Attempt(marker.creating_key, marker.creating_generation)
+            if marker.creating_key
+            else None
+        )
+        action = plan(desired, mapping, attempt)
+        try:
+            marker, provider_id, gone = self._act(ref, event, mapping, marker, action, client)
+        except (ConcurrencyConflict, AlreadyExists, NotFound):
+            return None
+        if not self.queue.done(marker):
+            return None
+        return PushResult(event.id, ref.person, action.kind, provider_id, gone)
+
+    def _act(
+        self,
+        ref: CalendarRef,
+        event: AppEvent,
+        mapping: EventRef | None,
+        marker: Marker,
+        action: Action,
+        client: Callable[[], CalendarClient],
+    ) -> tuple[Marker, str, bool]:
+        now = self.ctx.clock.now()
+        kind = action.kind
+        if kind is ActionKind.CREATE:
+            marker = self.queue.note_create(marker, action.key, action.generation)
+            draft, slot = self._draft(ref, event, action.key)
+            written = client().create_event(draft)
+            if action.refresh:
+                # An earlier attempt with this key may have landed with older content.
+                written = client().update_event(written.id, draft)
+            self.refs.save(
+                EventRef(
+                    event.org, event.id, ref.person, ref.key, ref.provider, RefState.ACTIVE,
+                    event.version, action.generation, written.id, written.change_key,
+                    written.ical_uid, room_response="pending" if slot else "", slot=slot,
+                    updated_at=now, etag=None if mapping is None else mapping.etag,
+                )
+            )  # fmt: skip
+            self.index.put(IndexEntry(ref.key, written.id, event.org, event.id, ref.person))
+            if mapping is not None and mapping.provider_event_id not in ("", written.id):
+                self.index.delete(mapping.calendar, mapping.provider_event_id)
+            return marker, written.id, False
+        if kind is ActionKind.UPDATE and mapping is not None:
+            draft, slot = self._draft(ref, event, "")
+            try:
+                written = self._update(client(), action.provider_event_id, draft, action.if_match)
+            except ProviderNotFound:
+                # The person deleted it: respected until the host app changes the event again.
+                # The index row stays, so the pull path still recognises and reports it.
+                self.refs.save(
+                    replace(
+                        mapping, state=RefState.GONE, pushed_version=event.version,
+                        room_response="", updated_at=now,
+                    )
+                )  # fmt: skip
+                return marker, "", True
+            answer = mapping.room_response if slot == mapping.slot and slot else "pending"
+            self.refs.save(
+                replace(
+                    mapping, change_key=written.change_key, pushed_version=event.version,
+                    room_response=answer if slot else "", slot=slot, updated_at=now,
+                )
+            )  # fmt: skip
+            return marker, written.id, False
+        if kind is ActionKind.DELETE and mapping is not None:
+            client().delete_event(action.provider_event_id)  # already gone counts as done
+            self._tombstone(mapping, event, mapping.generation, now)
+            self.index.delete(mapping.calendar, action.provider_event_id)
+            return marker, "", False
+        if kind is ActionKind.RECLAIM:
+            # No attendees: if the earlier attempt never landed, nobody is invited to the
+            # short-lived event; if it did, deleting it cancels the invitations it sent.
+            draft, _ = self._draft(ref, event, action.key, attendees=False)
+            orphan = client().create_event(draft)
+            client().delete_event(orphan.id)
+            base = mapping or EventRef(
+                event.org, event.id, ref.person, ref.key, ref.provider, RefState.DELETED, 0
+            )
+            self._tombstone(replace(base, calendar=ref.key), event, action.generation, now)
+            return marker, "", False
+        live = mapping is not None and mapping.live and mapping.calendar == ref.key
+        return marker, mapping.provider_event_id if live and mapping else "", False
+
+    def _tombstone(self, mapping: EventRef, event: AppEvent, generation: int, now: Any) -> None:
+        self.refs.save(
+            replace(
+                mapping, state=RefState.DELETED, pushed_version=event.version,
+                generation=generation, provider_event_id="", change_key="", ical_uid="",
+                room_response="", person_response="", slot="", updated_at=now,
+            )
+        )  # fmt: skip
+
+    @staticmethod
+    def _update(client: CalendarClient, event_id: str, draft: EventDraft, if_match: str) -> Any:
+        try:
+            return client.update_event(event_id, draft, if_match=if_match or None)
+        except PreconditionFailed:
+            # The person edited the event in their calendar. The host app owns its events'
+            # time and title: re-read (gone -> ProviderNotFound) and apply its version on top
+            # of the current change key, never blindly.
+            current = client.get_event(event_id)
+            if current is None:
+                raise ProviderNotFound(
+                    "the event was deleted in the calendar", provider="push"
+                ) from None
+            log.info("event edited in the calendar; the host app's version is applied")
+            return client.update_event(event_id, draft, if_match=current.change_key or None)
+
+    def _draft(
+        self, ref: CalendarRef, event: AppEvent, key: str, *, attendees: bool = True
+    ) -> tuple[EventDraft, str]:
+        """The draft for ``ref``'s calendar and the slot digest ("" without a paired room)."""
+        c = event.content
+        room = self.ctx.rooms.get(event.org, c.room) if c.room else None
+        if room is None or room.integration_id != ref.integration_id:
+            room = None  # unpaired, or paired with another suite: no resource attendee
+        invited = (Attendee(room.email, room.name, kind="resource"),) if room and attendees else ()
+        draft = EventDraft(
+            key=key,
+            app_ref=join_key(event.org, event.id),
+            subject=c.subject,
+            start=c.start,
+            end=c.end,
+            body=c.body,
+            location=c.location or (room.name if room else ""),
+            attendees=invited,
+        )
+        slot = ""
+        if room is not None:
+            raw = f"{c.start.isoformat()}|{c.end.isoformat()}|{room.email.lower()}"
+            slot = hashlib.sha256(raw.encode()).hexdigest()[:16]
+        return draft, slot
+
+
+def push_calendar(sctx: SyncContext, ref: CalendarRef, client: CalendarClient) -> PushReport:
+    """Process every push marker of ``ref``'s calendar (and of its person, from before the
+    calendar was connected). ``Throttled``, ``ProviderUnavailable``, ``ReconnectNeeded`` and
+    ``ProviderDenied`` propagate (the worker re-enqueues or reports); another provider error
+    fails that event only, whose marker stays for the next run."""
+    ex = _Executor(sctx)
+    report = PushReport(ref.key)
+    partitions = (ref.key, person_partition(ref.org, ref.person))
+    for _ in range(_ROUNDS):
+        markers = [
+            m for p in partitions for m in ex.queue.markers(p) if m.app_event not in report.failed
+        ]
+        if not markers:
+            break
+        for marker in markers:
+            try:
+                result = ex.push_marker(ref, marker, lambda: client)
+            except _CALENDAR_FAULTS:
+                raise
+            except ProviderError as exc:
+                log.warning("push of an event to %s failed: %s", ref.key, exc.code)
+                report.failed[marker.app_event] = exc.code
+                continue
+            if result is not None:
+                report.results.append(result)
+    report.left = sum(len(ex.queue.markers(p)) for p in partitions)
+    return report
+
+
+def calendars_by_person(ctx: ConsentContext, org: str) -> dict[str, CalendarRef]:
+    """Each connected person's calendar under the organisation's enabled integrations."""
+    return {
+        ref.person: ref
+        for integration in ctx.integrations.for_org(org)
+        for ref in calendars_of(ctx, integration)
+    }
+
+
+def push_event_now(sctx: SyncContext, org: str, app_event: str) -> list[PersonOutcome]:
+    """Mark and push one host-app event to every affected person's calendar, in real time.
+
+    Markers are written first for everyone (durable: if this invocation dies the cycle finishes
+    the work). A slow or throttling provider turns the person's outcome into ``queued`` with a
+    sync message delayed by ``Retry-After``; a person without a connected calendar is
+    ``no_calendar`` and their marker waits in their person partition for their connection.
+    """
+    ex = _Executor(sctx)
+    event = ex.events.get(org, app_event)
+    if event is None:
+        raise NotFound(f"event {app_event} does not exist", code="event_not_found")
+    calendars = calendars_by_person(sctx.consent, org)
+    for person in event.affected:
+        ref = calendars.get(person)
+        partition = ref.key if ref is not None else person_partition(org, person)
+        ex.queue.mark(partition, org, app_event, event.version)
+    workers = max(1, min(_INLINE_WORKERS, len(event.affected)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+        return list(
+            pool.map(lambda p: _push_person(ex, calendars.get(p), p, event), event.affected)
+        )
+
+
+def _push_person(
+    ex: _Executor, ref: CalendarRef | None, person: str, event: AppEvent
+) -> PersonOutcome:
+    if ref is None:
+        return PersonOutcome(person, Outcome.NO_CALENDAR)
+    opened: list[CalendarClient] = []
+
+    def client() -> CalendarClient:
+        # Opened only when the plan needs the provider: an unassigned person whose calendar
+        # holds nothing costs table reads only.
+        if not opened:
+            opened.append(client_for(ex.ctx, ref))
+        return opened[0]
+
+    try:
+        result: PushResult | None = None
+        for _ in range(_ROUNDS):
+            marker = ex.queue.get(ref.key, event.org, event.id)
+            if marker is None:
+                break  # a concurrent push finished it
+            result = ex.push_marker(ref, marker, client)
+            if result is not None:
+                break
+        else:
+            return _queued(ex, ref, person, 0)
+        mapping = ex.refs.get(event.org, event.id, person)
+        live = mapping is not None and mapping.live and mapping.calendar == ref.key
+        action = "unchanged" if result is None else _VERBS[result.action]
+        return PersonOutcome(
+            person,
+            Outcome.SYNCED,
+            action="gone" if result is not None and result.gone else action,
+            provider=ref.provider,
+            provider_event_id=mapping.provider_event_id if live and mapping else "",
+        )
+    except Throttled as exc:
+        return _queued(ex, ref, person, max(1, math.ceil(exc.retry_after)))
+    except ProviderUnavailable:
+        return _queued(ex, ref, person, UNAVAILABLE_DELAY_SECONDS)
+    except ProviderError as exc:
+        # Denied, reconnect needed, refused: the marker stays and the cycle retries it.
+        log.warning("push to %s failed: %s", ref.key, exc.code)
+        return PersonOutcome(person, Outcome.FAILED, provider=ref.provider, error=exc.code)
+    except NotFound:  # the connection went away meanwhile
+        return PersonOutcome(person, Outcome.NO_CALENDAR)
+    finally:
+        for c in opened:
+            c.close()
+
+
+def _queued(ex: _Executor, ref: CalendarRef, person: str, delay: int) -> PersonOutcome:
+    # Retry-After becomes the message's visibility delay: never a sleep in this invocation.
+    ex.sctx.queues.send(SYNC_QUEUE, ref.message(), delay_seconds=delay)
+    return PersonOutcome(person, Outcome.QUEUED, provider=ref.provider, delay_seconds=delay)
