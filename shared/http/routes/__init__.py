@@ -12,6 +12,7 @@ def api_blueprints() -> list[ApiBlueprint]:
     from shared.http.routes import (
         calendar_reads,
         diagnostics,
+        hostapp,
         integrations,
         me,
         meta,
@@ -33,6 +34,7 @@ def api_blueprints() -> list[ApiBlueprint]:
         webhooks.bp,
         operations.bp,
         calendar_reads.bp,
+        hostapp.bp,
     ]
 
 
