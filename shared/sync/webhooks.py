@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 REAUTHORIZATION_REQUIRED = "reauthorizationRequired"
 SUBSCRIPTION_REMOVED = "subscriptionRemoved"
 MISSED = "missed"
+COALESCE_SECONDS = 2
 
 
 @dataclass
@@ -71,7 +72,11 @@ def request(sctx: SyncContext, org: str, calendar_key: str, reason: str) -> bool
     ctx = sctx.consent
     if not request_sync(ctx.tables, ctx.clock, calendar_key, reason):
         return False
-    sctx.queues.send(SYNC_QUEUE, {"org": org, "calendar": calendar_key})
+    # A short delay coalesces a burst (Graph sends ``created`` then ``updated`` for a new
+    # event, and duplicates) into the one run this marker stands for.
+    sctx.queues.send(
+        SYNC_QUEUE, {"org": org, "calendar": calendar_key}, delay_seconds=COALESCE_SECONDS
+    )
     return True
 
 
