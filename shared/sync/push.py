@@ -270,7 +270,9 @@ class _Executor:
         if kind is ActionKind.UPDATE and mapping is not None:
             draft, slot = self._draft(ref, event, "")
             try:
-                written = self._update(client(), action.provider_event_id, draft, action.if_match)
+                written = self._update(
+                    client(), ref.provider, action.provider_event_id, draft, action.if_match
+                )
             except ProviderNotFound:
                 # The person deleted it: respected until the host app changes the event again.
                 # The index row stays, so the pull path still recognises and reports it.
@@ -318,7 +320,9 @@ class _Executor:
         )  # fmt: skip
 
     @staticmethod
-    def _update(client: CalendarClient, event_id: str, draft: EventDraft, if_match: str) -> Any:
+    def _update(
+        client: CalendarClient, provider: str, event_id: str, draft: EventDraft, if_match: str
+    ) -> Any:
         try:
             return client.update_event(event_id, draft, if_match=if_match or None)
         except PreconditionFailed:
@@ -328,7 +332,7 @@ class _Executor:
             current = client.get_event(event_id)
             if current is None:
                 raise ProviderNotFound(
-                    "the event was deleted in the calendar", provider="push"
+                    "the event was deleted in the calendar", provider=provider
                 ) from None
             log.info("event edited in the calendar; the host app's version is applied")
             return client.update_event(event_id, draft, if_match=current.change_key or None)
