@@ -17,6 +17,7 @@ connecting again restores it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.consent.connections import Connection, ConnectionStatus
@@ -92,9 +93,19 @@ def connection_tokens(
     )
 
 
+DisconnectHook = Callable[[Integration, Connection], None]
+
+
 class ConnectFlow:
-    def __init__(self, ctx: ConsentContext) -> None:
+    """Connect, show and end a user's calendar connection.
+
+    ``before_disconnect`` hooks run while the connection's tokens still exist (the sync engine
+    stops the provider subscription and forgets the calendar's sync state there).
+    """
+
+    def __init__(self, ctx: ConsentContext, before_disconnect: list[DisconnectHook] | None = None):
         self.ctx = ctx
+        self.before_disconnect = list(before_disconnect or [])
 
     def start(self, org: str, subject: str, return_to: str) -> ConnectStart:
         ctx = self.ctx
@@ -185,6 +196,8 @@ class ConnectFlow:
             connection = ctx.connections.get(org, integration.id, subject)
             if connection is None:
                 continue
+            for hook in self.before_disconnect:
+                hook(integration, connection)
             blob = ctx.connections.token_blob(connection)
             if blob is not None:
                 try:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.consent.callbacks import Callbacks
 from shared.consent.connect import ConnectFlow
 from shared.consent.context import ConsentContext
 from shared.consent.testflow import TestFlow
 from shared.integrations.retention import RetentionPurge
 from shared.services import Services
+
+if TYPE_CHECKING:
+    from shared.sync.context import SyncContext
 
 
 def _context(services: Services) -> ConsentContext:
@@ -31,7 +36,20 @@ def consent_test_flow(services: Services) -> TestFlow:
 
 
 def connect_flow(services: Services) -> ConnectFlow:
-    return services.built("connect_flow", lambda s: ConnectFlow(consent_context(s)))
+    def build(s: Services) -> ConnectFlow:
+        from shared.sync.disconnect import forget_calendar
+
+        ctx = consent_context(s)
+        return ConnectFlow(ctx, before_disconnect=[lambda i, c: forget_calendar(ctx, i, c)])
+
+    return services.built("connect_flow", build)
+
+
+def sync_context(services: Services) -> SyncContext:
+    """The sync engine's context (consent context + queues), built once per process."""
+    from shared.sync.context import SyncContext
+
+    return services.built("sync_context", lambda s: SyncContext(consent_context(s), s.queues))
 
 
 def callbacks(services: Services) -> Callbacks:

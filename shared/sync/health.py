@@ -72,9 +72,19 @@ def _status(entity: Entity) -> CalendarStatus:
 
 
 def record_run(
-    tables: TableStore, org: str, calendar_key: str, now: datetime, error: str | None
+    tables: TableStore,
+    org: str,
+    calendar_key: str,
+    now: datetime,
+    error: str | None,
+    *,
+    transient: bool = False,
 ) -> CalendarStatus:
-    """Record one worker run (``error`` = a stable code, ``None`` for success)."""
+    """Record one worker run (``error`` = a stable code, ``None`` for success).
+
+    A ``transient`` error (throttling: the provider said when to come back) is recorded but
+    does not count towards the consecutive failures that make a calendar ``sync_failing``.
+    """
     before = status(tables, org, calendar_key)
     fields: dict[str, FieldValue] = {
         "runs": (before.runs if before else 0) + 1,
@@ -89,7 +99,8 @@ def record_run(
     else:
         fields["last_error"] = error
         fields["last_failure_at"] = now
-        fields["consecutive_failures"] = (before.consecutive_failures if before else 0) + 1
+        previous = before.consecutive_failures if before else 0
+        fields["consecutive_failures"] = previous if transient else previous + 1
         fields["failing_reported"] = before.failing_reported if before else False
     tables.upsert(SYNC_STATUS, Entity(encode_key(org), calendar_key, fields))
     after = status(tables, org, calendar_key)

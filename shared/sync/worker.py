@@ -133,7 +133,7 @@ def _run(
             pull_calendar(sctx, ref, client)
     except Throttled as exc:
         delay = max(1, math.ceil(exc.retry_after))
-        _failed(sctx, ref, exc.code)
+        _failed(sctx, ref, exc.code, transient=True)
         sctx.queues.send(SYNC_QUEUE, {**message, "attempt": attempt + 1}, delay_seconds=delay)
         log.info("calendar %s throttled; back in %d s", ref.key, delay)
         return WorkerOutcome("throttled", delay, subscription, exc.code)
@@ -185,9 +185,11 @@ def _subscription(
         return f"failed:{exc.code}"
 
 
-def _failed(sctx: SyncContext, ref: CalendarRef, code: str) -> None:
+def _failed(sctx: SyncContext, ref: CalendarRef, code: str, *, transient: bool = False) -> None:
     ctx = sctx.consent
-    status = health.record_run(ctx.tables, ref.org, ref.key, ctx.clock.now(), code)
+    status = health.record_run(
+        ctx.tables, ref.org, ref.key, ctx.clock.now(), code, transient=transient
+    )
     if status.consecutive_failures >= FAILING_AFTER and not status.failing_reported:
         ctx.outbox.append(
             ref.org,

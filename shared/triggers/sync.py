@@ -14,19 +14,13 @@ import logging
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
+from shared.http.flows import sync_context
 from shared.observability.logs import correlation
-from shared.services import Services, get_services
-from shared.sync.context import DELIVERY_QUEUE, SYNC_QUEUE, SyncContext
+from shared.services import get_services
+from shared.sync.context import DELIVERY_QUEUE, SYNC_QUEUE
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-
-
-def sync_context(services: Services) -> SyncContext:
-    """The process's sync context (consent context + queues), built once."""
-    from shared.http.flows import consent_context
-
-    return services.built("sync_context", lambda s: SyncContext(consent_context(s), s.queues))
 
 
 @bp.function_name("sync_cycle")

@@ -15,11 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from shared.http.flows import sync_context
 from shared.storage.memory_queues import MemoryQueueSender
 from shared.sync.context import SYNC_QUEUE, SyncContext
 from shared.sync.cycle import run_cycle
 from shared.sync.leases import Leases
-from shared.triggers.sync import sync_context
 from tests.e2e.conftest import Stack
 from tests.e2e.sync_support import ADMIN
 from tests.e2e.tenants import put_secret_meeting_in_outlook

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.http.flows import sync_context
 from shared.storage.keys import encode_key
 from shared.sync import health, subscriptions
 from shared.sync.busy import BUSY
 from shared.sync.requests import pending
-from shared.triggers.sync import sync_context
 from tests.e2e.conftest import Stack
 from tests.e2e.sync_support import (
     ADMIN,

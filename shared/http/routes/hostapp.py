@@ -13,10 +13,10 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
+from shared.http.flows import sync_context
 from shared.sync.appevents import AppEvent, AppEvents, EventContent
 from shared.sync.people import MAX_PEOPLE_PER_PUT, People, Person
 from shared.sync.push import PersonOutcome, calendars_by_person, push_event_now
-from shared.triggers.sync import sync_context
 
 bp = ApiBlueprint("host app")
 _ID = Field(min_length=1, max_length=200)

@@ -8,11 +8,11 @@ from pydantic import BaseModel, Field
 
 from shared.errors import Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
+from shared.http.flows import sync_context
 from shared.sync import delivery
 from shared.sync.calendars import calendars_of
 from shared.sync.context import SYNC_QUEUE
 from shared.sync.health import integration_health
-from shared.triggers.sync import sync_context
 
 bp = ApiBlueprint("operations")
 

@@ -19,8 +19,8 @@ import logging
 from pydantic import BaseModel
 
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
+from shared.http.flows import sync_context
 from shared.sync import webhooks
-from shared.triggers.sync import sync_context
 
 log = logging.getLogger(__name__)
 bp = ApiBlueprint("webhooks")
