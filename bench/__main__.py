@@ -7,7 +7,7 @@ import sys
 
 from bench.common import machine
 
-BENCHMARKS = ["startup", "http"]
+BENCHMARKS = ["startup", "http", "sync_cycle", "webhooks"]
 
 
 def main(argv: list[str]) -> None:
