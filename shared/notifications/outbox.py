@@ -1,9 +1,11 @@
 """The notification outbox: an ordered feed of what the host app must know, per organisation.
 
-Table ``notifications``: PartitionKey = org, RowKey = a sortable id (UTC time in microseconds,
-zero-padded, plus a random suffix), so ``GET /orgs/{org}/notifications?after=<id>`` returns what
-came later, in order. Payloads hold references only (connection subject, integration id, event
-references, error codes), never calendar content.
+Table ``notifications``: PartitionKey = org, RowKey = the notification's sequence number,
+zero-padded, so ``GET /orgs/{org}/notifications?after=<id>`` returns what came later, in order.
+The number comes from a per-organisation counter (table ``notificationseq``) incremented with
+an ETag check, so notifications appended by different instances at the same instant are still
+strictly ordered (a clock cannot promise that). Payloads hold references only (connection
+subject, integration id, event references, error codes), never calendar content.
 
 Kinds: ``reconnect_needed``, ``event_moved``, ``event_cancelled``, ``person_declined``,
 ``room_declined``, ``sync_failing``, ``integration_disabled``.
@@ -12,16 +14,17 @@ Kinds: ``reconnect_needed``, ``event_moved``, ``event_cancelled``, ``person_decl
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared.clock import Clock
+from shared.errors import AlreadyExists, ConcurrencyConflict
 from shared.storage.keys import encode_key
 from shared.storage.tables import Entity, TableStore
 
 NOTIFICATIONS = "notifications"
+SEQUENCE = "notificationseq"
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,24 @@ class Outbox:
         self._tables = tables
         self._clock = clock
 
+    def _next_id(self, org: str) -> str:
+        while True:
+            counter = self._tables.get(SEQUENCE, encode_key(org), "")
+            try:
+                if counter is None:
+                    self._tables.insert(SEQUENCE, Entity(encode_key(org), "", {"last": 1}))
+                    return f"{1:016d}"
+                last = counter.fields.get("last")
+                number = (last if isinstance(last, int) else 0) + 1
+                counter.fields["last"] = number
+                self._tables.update(SEQUENCE, counter)
+                return f"{number:016d}"
+            except (ConcurrencyConflict, AlreadyExists):
+                continue  # another instance took this number; take the next one
+
     def append(self, org: str, kind: str, data: dict[str, Any]) -> Notification:
         now = self._clock.now()
-        micros = int(now.timestamp() * 1_000_000)
-        notification_id = f"{micros:020d}-{secrets.token_hex(4)}"
+        notification_id = self._next_id(org)
         self._tables.insert(
             NOTIFICATIONS,
             Entity(
