@@ -41,6 +41,9 @@ _PERSON_PREFIX = "person:"
 
 class RefState(StrEnum):
     ACTIVE = "active"
+    # We are deleting the event: recorded before the provider call, so that a delete whose
+    # answer was lost is not mistaken later for the person deleting the event.
+    DELETING = "deleting"
     GONE = "gone"
     DELETED = "deleted"
 
@@ -70,7 +73,7 @@ class EventRef:
     @property
     def live(self) -> bool:
         """The provider holds our event for this row."""
-        return self.state is RefState.ACTIVE and bool(self.provider_event_id)
+        return self.state in (RefState.ACTIVE, RefState.DELETING) and bool(self.provider_event_id)
 
 
 def _ref_entity(ref: EventRef) -> Entity:

@@ -118,7 +118,7 @@ def plan(desired: Desired, mapping: EventRef | None, attempt: Attempt | None = N
     if mapping is not None and mapping.live and mapping.calendar == desired.calendar:
         if not desired.wanted:
             return Action(ActionKind.DELETE, provider_event_id=mapping.provider_event_id)
-        if desired.version > mapping.pushed_version:
+        if desired.version > mapping.pushed_version or mapping.state is RefState.DELETING:
             return Action(
                 ActionKind.UPDATE,
                 provider_event_id=mapping.provider_event_id,
@@ -274,6 +274,12 @@ class _Executor:
                     client(), ref.provider, action.provider_event_id, draft, action.if_match
                 )
             except ProviderNotFound:
+                if mapping.state is RefState.DELETING:
+                    # Our own delete landed though its answer was lost: nothing of ours is
+                    # there, so record that and plan again (a create with the next key).
+                    self._tombstone(mapping, event, mapping.generation, now)
+                    self.index.delete(mapping.calendar, action.provider_event_id)
+                    raise NotFound("our earlier delete had landed; plan again") from None
                 # The person deleted it: respected until the host app changes the event again.
                 # The index row stays, so the pull path still recognises and reports it.
                 self.refs.save(
@@ -292,6 +298,9 @@ class _Executor:
             )  # fmt: skip
             return marker, written.id, False
         if kind is ActionKind.DELETE and mapping is not None:
+            if mapping.state is not RefState.DELETING:
+                # The intent first: if the answer is lost, the row says the delete was ours.
+                mapping = self.refs.save(replace(mapping, state=RefState.DELETING, updated_at=now))
             client().delete_event(action.provider_event_id)  # already gone counts as done
             self._tombstone(mapping, event, mapping.generation, now)
             self.index.delete(mapping.calendar, action.provider_event_id)
