@@ -29,7 +29,9 @@ def main(requests: int = 300) -> None:
             }
         )
         use_services(Services(settings))
-        with DevHost("function_app:app") as host:
+        with DevHost(
+            "function_app:app", settings={"AzureWebJobsStorage": azurite.connection_string}
+        ) as host:
             host.start()
             with httpx.Client(base_url=host.base_url, trust_env=False) as client:
                 for path in ("/api/openapi.json", "/api/health"):
