@@ -65,12 +65,17 @@ def all_calendars(ctx: ConsentContext) -> list[CalendarRef]:
 
 
 def resolve(ctx: ConsentContext, org: str, key: str) -> CalendarRef:
-    """The calendar a queue message names; ``NotFound`` when it no longer syncs."""
+    """The calendar a queue message names; ``NotFound`` when it no longer syncs.
+
+    Two point reads (integration, connection): a worker must not scan its organisation's
+    connections to find its one calendar.
+    """
     integration_id, person = parse_key(key)
     integration = ctx.integrations.get(org, integration_id)
-    for ref in calendars_of(ctx, integration):
-        if ref.person == person:
-            return ref
+    if integration.status is Status.ENABLED and integration.kind is Kind.WORKSPACE:
+        connection = ctx.connections.get(org, integration_id, person)
+        if connection is not None and connection.status is ConnectionStatus.CONNECTED:
+            return CalendarRef(org, integration.id, integration.provider.value, person)
     raise NotFound(f"calendar {key} is not connected", code="calendar_not_connected")
 
 

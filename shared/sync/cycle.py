@@ -12,6 +12,7 @@ delivery pass. Only Table and Queue storage are touched here.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from shared.sync.calendars import all_calendars
 from shared.sync.context import SYNC_QUEUE, SyncContext
 
 log = logging.getLogger(__name__)
+
+FAN_OUT_THREADS = 16
 
 # Renew what would enter its renewal margin before the next cycle, with room for one late run.
 RENEWAL_HORIZON = 2 * health.CYCLE_INTERVAL + timedelta(minutes=5)
@@ -36,12 +39,19 @@ class CycleReport:
 
 
 def run_cycle(sctx: SyncContext, now: datetime) -> CycleReport:
-    """Enqueue this cycle's work and record it for the health view."""
+    """Enqueue this cycle's work and record it for the health view.
+
+    The subscriptions are read in one query and the messages sent from a small thread pool:
+    queue sends are independent round trips, and sending them one after another made the
+    fan-out of 10,000 calendars take minutes of the 5-minute cycle.
+    """
     ctx = sctx.consent
     report = CycleReport(now)
+    current = subscriptions.all_current(ctx.tables)
+    messages: list[dict[str, Any]] = []
     for ref in all_calendars(ctx):
         message: dict[str, Any] = ref.message()
-        sub = subscriptions.current(ctx.tables, ref.key)
+        sub = current.get(ref.key)
         if (
             sub is not None
             and sub.expires_at > now
@@ -49,9 +59,12 @@ def run_cycle(sctx: SyncContext, now: datetime) -> CycleReport:
         ):
             message["action"] = "renew"
             report.renewals += 1
-        sctx.queues.send(SYNC_QUEUE, message)
-        report.calendars += 1
+        messages.append(message)
         report.orgs.add(ref.org)
+    with ThreadPoolExecutor(max_workers=FAN_OUT_THREADS, thread_name_prefix="fan-out") as pool:
+        # list() re-raises the first failed send: the cycle is then retried by the next run.
+        list(pool.map(lambda m: sctx.queues.send(SYNC_QUEUE, m), messages))
+    report.calendars = len(messages)
     for org in delivery.configured_orgs(ctx.tables):
         if delivery.enqueue_if_pending(sctx, org):
             report.deliveries += 1

@@ -147,6 +147,15 @@ def of_integration(tables: TableStore, integration_id: str) -> list[StoredSubscr
     ]
 
 
+def all_current(tables: TableStore) -> dict[str, StoredSubscription]:
+    """Every calendar's current subscription, by calendar key (one query: the cycle's view)."""
+    return {
+        e.partition_key: _from_entity(e)
+        for e in tables.query(SUBSCRIPTIONS)
+        if e.row_key == CURRENT
+    }
+
+
 def _from_entity(entity: Entity) -> StoredSubscription:
     expires_at = entity.fields.get("expires_at")
     if not isinstance(expires_at, datetime):

@@ -81,14 +81,23 @@ def request(sctx: SyncContext, org: str, calendar_key: str, reason: str) -> bool
 
 
 def graph_notifications(sctx: SyncContext, body: bytes) -> WebhookResult:
-    """Graph change notifications (``{"value": [...]}``): one sync per calendar at most."""
+    """Graph change notifications (``{"value": [...]}``): one sync per calendar at most.
+
+    A POST can carry many notifications for few subscriptions (Graph batches them, and sends
+    ``created`` + ``updated`` and duplicates): each distinct subscription is verified once and
+    each calendar requested once, so the answer stays well inside Graph's 3 seconds.
+    """
     result = WebhookResult()
+    verified: dict[tuple[str, str], subscriptions.IndexEntry | None] = {}
+    requested: set[str] = set()
     for item in _items(body):
         if not isinstance(item, dict):
             result.ignored += 1
             continue
         sub_id, given = str(item.get("subscriptionId", "")), str(item.get("clientState", ""))
-        entry = _verified(sctx, sub_id, given)
+        if (sub_id, given) not in verified:
+            verified[(sub_id, given)] = _verified(sctx, sub_id, given)
+        entry = verified[(sub_id, given)]
         if entry is None:
             result.ignored += 1
             log.warning(
@@ -98,6 +107,9 @@ def graph_notifications(sctx: SyncContext, body: bytes) -> WebhookResult:
             )
             continue
         result.accepted += 1
+        if entry.calendar_key in requested:
+            continue
+        requested.add(entry.calendar_key)
         if request(sctx, entry.org, entry.calendar_key, "graph"):
             result.enqueued += 1
     return result
