@@ -13,6 +13,7 @@ Kinds: ``reconnect_needed``, ``event_moved``, ``event_cancelled``, ``person_decl
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from shared.storage.tables import Entity, TableStore
 
 NOTIFICATIONS = "notifications"
 SEQUENCE = "notificationseq"
+SENT = "notificationkeys"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,23 @@ class Outbox:
             except (ConcurrencyConflict, AlreadyExists):
                 continue  # another instance took this number; take the next one
 
-    def append(self, org: str, kind: str, data: dict[str, Any]) -> Notification:
+    def append(
+        self, org: str, kind: str, data: dict[str, Any], *, dedupe_key: str | None = None
+    ) -> Notification | None:
+        """Add a notification; with ``dedupe_key``, only the first append of that key counts.
+
+        Two paths may notice the same fact (the push path and the pull path both see a
+        person's deletion; a pull replayed after a crash sees it again): they pass the same key
+        and the host app hears it once. Returns ``None`` for a repeat.
+        """
+        if dedupe_key is not None:
+            digest = hashlib.sha256(f"{kind}|{dedupe_key}".encode()).hexdigest()
+            try:
+                self._tables.insert(
+                    SENT, Entity(encode_key(org), digest, {"at": self._clock.now()})
+                )
+            except AlreadyExists:
+                return None
         now = self._clock.now()
         notification_id = self._next_id(org)
         self._tables.insert(

@@ -219,26 +219,21 @@ def _apply_ours(
     report: PullReport,
 ) -> bool:
     """Judge one change of our own event; ``False`` when there was nothing new (an echo)."""
-    if change.removed and not change.is_cancelled:
-        # Graph's ``@removed`` also means "moved out of the window" (event-delta docs): look.
-        current = client.get_event(change.id)
-        if current is not None and not current.is_cancelled:
-            change = Change(
-                id=change.id,
-                start=current.start,
-                end=current.end,
-                show_as=current.show_as,
-                change_key=current.change_key,
-                app_ref=current.app_ref,
-                attendees=current.attendees,
-            )
+    first = load_ours(sctx, ref, change.id)
+    if first is None:
+        return False
+    if not (change.change_key and change.change_key == first.change_key):
+        # Not an echo: judge the event as it is now, not as the page saw it. A page can be
+        # older than our latest write (an inline push ran meanwhile), and Graph's ``@removed``
+        # also means "moved out of the window" (event-delta docs).
+        change = _live(client, change)
     sent: set[str] = set()
     for _ in range(UPDATE_ATTEMPTS):
         ours = load_ours(sctx, ref, change.id)
         if ours is None:
             return False
         verdict = judge(change, ours, owner)
-        _notify(sctx, ref, ours, verdict, sent, report)
+        _notify(sctx, ref, ours, verdict, sent, report, change.change_key)
         if not verdict.updates:
             return bool(verdict.notifications)
         try:
@@ -251,6 +246,36 @@ def _apply_ours(
     raise ConcurrencyConflict(f"mapping of {ref.key} event kept changing")
 
 
+def _live(client: CalendarClient, change: Change) -> Change:
+    current = client.get_event(change.id)
+    if current is None:
+        return Change(id=change.id, removed=True)
+    return Change(
+        id=change.id,
+        start=current.start,
+        end=current.end,
+        show_as=current.show_as,
+        is_cancelled=current.is_cancelled,
+        change_key=current.change_key,
+        app_ref=current.app_ref,
+        attendees=current.attendees,
+    )
+
+
+def notification_key(kind: str, app_event: str, person: str, data: dict[str, str]) -> str:
+    """What makes two notifications the same fact (see ``Outbox.append``'s ``dedupe_key``).
+
+    A cancellation is one fact per provider event; a move, per new time; an answer, per
+    change of the event that carried it.
+    """
+    parts = [app_event, person, data.get("provider_event_id", "")]
+    if kind == "event_moved":
+        parts += [data.get("start", ""), data.get("end", "")]
+    elif kind != "event_cancelled":
+        parts += [data.get("change_key", "")]
+    return "|".join(parts)
+
+
 def _notify(
     sctx: SyncContext,
     ref: CalendarRef,
@@ -258,6 +283,7 @@ def _notify(
     verdict: Verdict,
     sent: set[str],
     report: PullReport,
+    change_key: str = "",
 ) -> None:
     for kind, data in verdict.notifications:
         if kind in sent:
@@ -269,7 +295,12 @@ def _notify(
             "provider": ref.provider,
             **data,
         }
-        sctx.consent.outbox.append(ours.org, kind, payload)
+        key = notification_key(
+            kind, ours.app_event, ours.person, {**data, "change_key": change_key}
+        )
+        if sctx.consent.outbox.append(ours.org, kind, payload, dedupe_key=key) is None:
+            sent.add(kind)
+            continue
         sent.add(kind)
         report.notifications += 1
         report.kinds.append(kind)

@@ -66,6 +66,7 @@ from shared.sync.mappings import (
     RefState,
     person_partition,
 )
+from shared.sync.pull import notification_key
 
 
 class ActionKind(StrEnum):
@@ -281,7 +282,9 @@ class _Executor:
                     self.index.delete(mapping.calendar, action.provider_event_id)
                     raise NotFound("our earlier delete had landed; plan again") from None
                 # The person deleted it: respected until the host app changes the event again.
-                # The index row stays, so the pull path still recognises and reports it.
+                # Tell the host app (the pull path, if it sees the removal too, sends the
+                # same notification key, so the host app hears it once).
+                self._tell_cancelled(ref, event, action.provider_event_id)
                 self.refs.save(
                     replace(
                         mapping, state=RefState.GONE, pushed_version=event.version,
@@ -318,6 +321,21 @@ class _Executor:
             return marker, "", False
         live = mapping is not None and mapping.live and mapping.calendar == ref.key
         return marker, mapping.provider_event_id if live and mapping else "", False
+
+    def _tell_cancelled(self, ref: CalendarRef, event: AppEvent, provider_event_id: str) -> None:
+        data = {"provider_event_id": provider_event_id}
+        self.ctx.outbox.append(
+            event.org,
+            "event_cancelled",
+            {
+                "app_event": event.id,
+                "person": ref.person,
+                "integration_id": ref.integration_id,
+                "provider": ref.provider,
+                **data,
+            },
+            dedupe_key=notification_key("event_cancelled", event.id, ref.person, data),
+        )
 
     def _tombstone(self, mapping: EventRef, event: AppEvent, generation: int, now: Any) -> None:
         self.refs.save(
