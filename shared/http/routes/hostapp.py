@@ -18,7 +18,7 @@ from shared.sync.appevents import AppEvent, AppEvents, EventContent
 from shared.sync.people import MAX_PEOPLE_PER_PUT, People, Person
 from shared.sync.push import PersonOutcome, calendars_by_person, push_event_now
 
-bp = ApiBlueprint("host app")
+bp = ApiBlueprint("host-app")
 _ID = Field(min_length=1, max_length=200)
 MAX_ATTENDEES = 500
 
