@@ -21,7 +21,12 @@ from shared.sync.context import SYNC_QUEUE, SyncContext
 from shared.sync.cycle import run_cycle
 from shared.sync.leases import Leases
 from tests.e2e.conftest import Stack
-from tests.e2e.sync_support import ADMIN
+from tests.e2e.sync_support import (
+    ADMIN,
+    connect_microsoft,
+    microsoft_workspace,
+    new_person_id,
+)
 from tests.e2e.tenants import put_secret_meeting_in_outlook
 from tests.e2e.test_webhooks import (
     Calendar,
@@ -177,3 +182,39 @@ def test_notifications_are_delivered_signed_to_the_configured_url(
     expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     assert hmac.compare_digest(headers["webhook-signature"], expected)
     assert json.loads(body)["type"] == "sync_failing"
+
+
+def test_the_admin_sees_which_people_are_synced(stack: Stack, org: str) -> None:
+    workspace = microsoft_workspace(stack, org)
+    person, email = new_person_id(), workspace.tenant.users[0]
+    connect_microsoft(stack, org, person, email)
+    listed = stack.call(
+        "GET",
+        f"orgs/{org}/integrations/{workspace.integration}/people",
+        org=org,
+        sub="ada",
+        roles=("admin",),
+    ).json()["items"]
+    assert [(p["person"], p["account"], p["status"], p.get("last_sync")) for p in listed] == [
+        (person, email, "connected", None)
+    ]
+    stack.call(
+        "POST",
+        f"orgs/{org}/integrations/{workspace.integration}/sync",
+        org=org,
+        sub="ada",
+        roles=("admin",),
+    )
+    stack.host.wait_until_idle()
+    (synced,) = stack.call(
+        "GET",
+        f"orgs/{org}/integrations/{workspace.integration}/people",
+        org=org,
+        sub="ada",
+        roles=("admin",),
+    ).json()["items"]
+    assert synced.get("last_sync") is not None
+    refused = stack.call(
+        "GET", f"orgs/{org}/integrations/{workspace.integration}/people", org=org, sub="bob"
+    )
+    assert refused.status_code == 403

@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 from shared.errors import Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import sync_context
+from shared.storage.keys import encode_key
 from shared.sync import delivery
 from shared.sync.calendars import calendars_of
 from shared.sync.context import SYNC_QUEUE
-from shared.sync.health import integration_health
+from shared.sync.health import integration_health, statuses
 
 bp = ApiBlueprint("operations")
 
@@ -136,3 +137,45 @@ def get_notification_settings(request: ApiRequest) -> NotificationSettingsView:
     if settings is None:
         return NotificationSettingsView(url=None)
     return NotificationSettingsView(url=settings.url, updated_at=settings.updated_at)
+
+
+class SyncedPerson(BaseModel):
+    person: str = Field(description="The host app's person id (the user's token subject)")
+    account: str = Field(description="The calendar account the person connected")
+    status: str = Field(description="connected, or needs_reconnect")
+    connected_at: datetime
+    last_sync: datetime | None = Field(default=None, description="Last successful sync")
+    last_error: str | None = None
+
+
+class SyncedPeople(BaseModel):
+    items: list[SyncedPerson]
+
+
+@bp.api(
+    "orgs/{org}/integrations/{id}/people",
+    name="list_integration_people",
+    auth="admin",
+    summary="The people whose calendars this integration syncs, with their last successful sync",
+    response=SyncedPeople,
+)
+def list_integration_people(request: ApiRequest) -> SyncedPeople:
+    sctx = sync_context(request.services)
+    ctx = sctx.consent
+    org = request.route["org"]
+    integration = ctx.integrations.get(org, request.route["id"])
+    synced = {s.calendar_key: s for s in statuses(ctx.tables, org, integration.id)}
+    items = []
+    for connection in ctx.connections.for_integration(org, integration.id):
+        status = synced.get(f"{integration.id}:{encode_key(connection.subject)}")
+        items.append(
+            SyncedPerson(
+                person=connection.subject,
+                account=connection.account,
+                status=connection.status.value,
+                connected_at=connection.connected_at,
+                last_sync=status.last_success_at if status else None,
+                last_error=(status.last_error or None) if status else connection.last_error,
+            )
+        )
+    return SyncedPeople(items=sorted(items, key=lambda p: p.person))
