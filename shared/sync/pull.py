@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 # Graph encodes the window in its delta tokens: a delta started more than this long ago no longer
 # covers today's window and is replaced by a new full listing once its round is done.
 WINDOW_DRIFT = timedelta(days=1)
-UPDATE_ATTEMPTS = 3
+UPDATE_ATTEMPTS = 5
 
 
 @dataclass
@@ -218,29 +218,40 @@ def _apply_ours(
     owner: str,
     report: PullReport,
 ) -> bool:
-    """Judge one change of our own event; ``False`` when there was nothing new (an echo)."""
-    first = load_ours(sctx, ref, change.id)
-    if first is None:
+    """Judge one change of our own event; ``False`` when there was nothing new (an echo).
+
+    The event is judged as it is now, not as the page saw it: a page can be older than our
+    latest write, and Graph's ``@removed`` also means "moved out of the window" (event-delta
+    docs). The real-time push takes no lease, so it may write the event while we read it: the
+    picture is loaded before and after the read, and a read that a push (a new host-app version
+    or a mapping write) straddled is done again, since it may show the host app's previous times
+    or content, which must not be reported as the person's move.
+    """
+    before = load_ours(sctx, ref, change.id)
+    if before is None or (change.change_key and change.change_key == before.change_key):
         return False
-    if not (change.change_key and change.change_key == first.change_key):
-        # Not an echo: judge the event as it is now, not as the page saw it. A page can be
-        # older than our latest write (an inline push ran meanwhile), and Graph's ``@removed``
-        # also means "moved out of the window" (event-delta docs).
-        change = _live(client, change)
     sent: set[str] = set()
     for _ in range(UPDATE_ATTEMPTS):
+        current = _live(client, change)
         ours = load_ours(sctx, ref, change.id)
         if ours is None:
-            return False
-        verdict = judge(change, ours, owner)
-        _notify(sctx, ref, ours, verdict, sent, report, change.change_key)
+            return bool(sent)
+        if (ours.etag, ours.app_version) != (before.etag, before.app_version):
+            before = ours
+            continue
+        verdict = judge(current, ours, owner)
+        _notify(sctx, ref, ours, verdict, sent, report, current.change_key)
         if not verdict.updates:
             return bool(verdict.notifications)
         try:
             _save_updates(sctx, ours, verdict)
             return True
         except ConcurrencyConflict:
-            continue  # the push path wrote the mapping meanwhile: judge against the fresh row
+            # The push path wrote the mapping meanwhile: read and judge again.
+            fresh = load_ours(sctx, ref, change.id)
+            if fresh is None:
+                return bool(sent)
+            before = fresh
         except NotFound:
             return bool(sent)
     raise ConcurrencyConflict(f"mapping of {ref.key} event kept changing")

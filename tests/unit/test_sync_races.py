@@ -1,0 +1,86 @@
+"""Races between the host app's real-time push (which takes no lease) and a worker of the same
+calendar, found by the chaos convergence test (tests/e2e/test_convergence.py) and reproduced
+here deterministically: a calendar client that lets the other party act at the exact moment
+between a provider call and its answer.
+
+The client is another implementation of ``CalendarClient`` wrapping the in-memory twin, not a
+patch of the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from shared.notifications.outbox import Outbox
+from shared.providers.base import CalendarClient, EventDraft, EventView, WrittenEvent
+from shared.sync.appevents import EventContent
+from shared.sync.pull import pull_calendar
+from shared.sync.push import push_calendar
+from tests.unit.test_push_planner import EVENT, ORG, T0, Scenario, email
+
+
+class Interleaved:
+    """A ``CalendarClient`` that runs ``meanwhile`` once, right after the provider answered
+    ``get_event`` / right before ``create_event`` reaches it (the answer is in flight)."""
+
+    def __init__(self, inner: CalendarClient) -> None:
+        self.inner = inner
+        self.on_get: Callable[[], None] | None = None
+        self.on_create: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def get_event(self, event_id: str) -> EventView | None:
+        answer = self.inner.get_event(event_id)
+        hook, self.on_get = self.on_get, None
+        if hook is not None:
+            hook()
+        return answer
+
+    def create_event(self, draft: EventDraft) -> WrittenEvent:
+        hook, self.on_create = self.on_create, None
+        if hook is not None:
+            hook()
+        return self.inner.create_event(draft)
+
+
+def _put(scenario: Scenario, hour: int, people: set[str]) -> None:
+    content = EventContent(
+        "Shift", T0 + timedelta(hours=hour), T0 + timedelta(hours=hour + 1), tuple(people)
+    )
+    scenario.host_writes(scenario.events.put(ORG, EVENT, content, T0).changed)
+
+
+def _feed(scenario: Scenario) -> list[str]:
+    consent = scenario.sctx.consent
+    return [n.kind for n in Outbox(consent.tables, consent.clock).after(ORG)]
+
+
+def test_a_pull_reading_our_event_just_before_the_host_app_moves_it_reports_no_move(
+    tmp_path: Path,
+) -> None:
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    (ours,) = scenario.live(ana)
+    # Ana renames it (not a move): the next page shows our event with a new change key, so
+    # the pull reads it afresh; the host app moves it right after that read was answered.
+    scenario.backend.person_edits(email(ana), ours.id, subject="Shift (Ana's note)")
+    client = Interleaved(scenario.clients[ana])
+
+    def host_app_moves_it() -> None:
+        _put(scenario, 3, {ana})
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+
+    client.on_get = host_app_moves_it
+    pull_calendar(scenario.sctx, ref, client)  # type: ignore[arg-type]
+
+    (moved,) = scenario.live(ana)
+    assert moved.start == T0 + timedelta(hours=3)
+    assert _feed(scenario) == []  # the old time was the host app's, not a move by Ana
