@@ -256,14 +256,18 @@ class _Executor:
             if action.refresh:
                 # An earlier attempt with this key may have landed with older content.
                 written = client().update_event(written.id, draft)
-            self.refs.save(
-                EventRef(
-                    event.org, event.id, ref.person, ref.key, ref.provider, RefState.ACTIVE,
-                    event.version, action.generation, written.id, written.change_key,
-                    written.ical_uid, room_response="pending" if slot else "", slot=slot,
-                    updated_at=now, etag=None if mapping is None else mapping.etag,
-                )
-            )  # fmt: skip
+            try:
+                self.refs.save(
+                    EventRef(
+                        event.org, event.id, ref.person, ref.key, ref.provider, RefState.ACTIVE,
+                        event.version, action.generation, written.id, written.change_key,
+                        written.ical_uid, room_response="pending" if slot else "", slot=slot,
+                        updated_at=now, etag=None if mapping is None else mapping.etag,
+                    )
+                )  # fmt: skip
+            except (AlreadyExists, ConcurrencyConflict):
+                self._drop_unrecorded(client(), event, ref, written.id)
+                raise
             self.index.put(IndexEntry(ref.key, written.id, event.org, event.id, ref.person))
             if mapping is not None and mapping.provider_event_id not in ("", written.id):
                 self.index.delete(mapping.calendar, mapping.provider_event_id)
@@ -321,6 +325,20 @@ class _Executor:
             return marker, "", False
         live = mapping is not None and mapping.live and mapping.calendar == ref.key
         return marker, mapping.provider_event_id if live and mapping else "", False
+
+    def _drop_unrecorded(
+        self, client: CalendarClient, event: AppEvent, ref: CalendarRef, written_id: str
+    ) -> None:
+        """Our create landed but another writer recorded the mapping meanwhile. Unless that
+        writer recorded this very event (the same key answered the same event), nothing
+        records it: e.g. the host app cancelled while the create was in flight and its reclaim
+        deleted what the key had created before ours landed (Graph then answers a repeated
+        ``transactionId`` with a new event). No later plan would know of it: delete it now."""
+        current = self.refs.get(event.org, event.id, ref.person)
+        if current is not None and current.live and current.provider_event_id == written_id:
+            return
+        log.info("a create raced another writer of its mapping; its event is deleted")
+        client.delete_event(written_id)  # already gone counts as done
 
     def _tell_cancelled(self, ref: CalendarRef, event: AppEvent, provider_event_id: str) -> None:
         data = {"provider_event_id": provider_event_id}

@@ -84,3 +84,27 @@ def test_a_pull_reading_our_event_just_before_the_host_app_moves_it_reports_no_m
     (moved,) = scenario.live(ana)
     assert moved.start == T0 + timedelta(hours=3)
     assert _feed(scenario) == []  # the old time was the host app's, not a move by Ana
+
+
+def test_a_create_landing_after_the_host_app_cancelled_and_reclaimed_leaves_no_orphan(
+    tmp_path: Path,
+) -> None:
+    # Graph's transactionId answers a new event once the first one was deleted.
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana})
+    worker_client = Interleaved(scenario.clients[ana])
+
+    def host_app_cancels_it() -> None:
+        # The worker's create is in flight; the host app cancels and pushes in real time,
+        # reclaiming whatever the worker's key may have created.
+        scenario.host_writes(scenario.events.cancel(ORG, EVENT, T0).changed)
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+
+    worker_client.on_create = host_app_cancels_it
+    push_calendar(scenario.sctx, ref, worker_client)  # type: ignore[arg-type]
+
+    assert scenario.live(ana) == []
+    assert scenario.queue.markers(ref.key) == []
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and not mapping.live
