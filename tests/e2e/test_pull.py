@@ -28,7 +28,7 @@ from tests.e2e.sync_support import (
     new_person_id,
 )
 from tests.e2e.test_calendar_reads import dtz, hour, parse, pull, window
-from tests.unit.test_pull_microsoft import map_our_event
+from tests.integration.test_pull_microsoft import map_our_event
 
 
 def calendar(stack: Stack, org: str, person: str) -> tuple[SyncContext, CalendarRef]:

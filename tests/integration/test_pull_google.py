@@ -20,8 +20,7 @@ from shared.sync.busy import BusyStore
 from shared.sync.calendars import CalendarRef
 from shared.sync.context import SyncContext
 from shared.sync.pull import PullReport, pull_calendar
-from tests.providers.google_support import Org, make_org
-from tests.unit.test_pull_microsoft import (
+from tests.integration.test_pull_microsoft import (
     SECRET_BODY,
     SECRET_SUBJECT,
     at,
@@ -30,6 +29,7 @@ from tests.unit.test_pull_microsoft import (
     sync_context,
     table_text,
 )
+from tests.providers.google_support import Org, make_org
 
 
 @dataclass
