@@ -275,9 +275,7 @@ class _Executor:
         if kind is ActionKind.UPDATE and mapping is not None:
             draft, slot = self._draft(ref, event, "")
             try:
-                written = self._update(
-                    client(), ref.provider, action.provider_event_id, draft, action.if_match
-                )
+                written = self._update(client(), ref.provider, mapping, draft, action.if_match)
             except ProviderNotFound:
                 if mapping.state is RefState.DELETING:
                     # Our own delete landed though its answer was lost: nothing of ours is
@@ -364,16 +362,24 @@ class _Executor:
             )
         )  # fmt: skip
 
-    @staticmethod
     def _update(
-        client: CalendarClient, provider: str, event_id: str, draft: EventDraft, if_match: str
-    ) -> Any:
+        self, client: CalendarClient, provider: str, mapping: EventRef, draft: EventDraft,
+        if_match: str,
+    ) -> Any:  # fmt: skip
+        event_id = mapping.provider_event_id
         try:
             return client.update_event(event_id, draft, if_match=if_match or None)
         except PreconditionFailed:
-            # The person edited the event in their calendar. The host app owns its events'
-            # time and title: re-read (gone -> ProviderNotFound) and apply its version on top
-            # of the current change key, never blindly.
+            # If another writer changed the mapping since we planned (a concurrent push wrote
+            # this version, or the pull recorded the person's edit), our change key was stale
+            # for that reason: an edit made after that write must not be overwritten by this
+            # plan. Plan again from the fresh row.
+            fresh = self.refs.get(mapping.org, mapping.app_event, mapping.person)
+            if fresh is None or fresh.etag != mapping.etag:
+                raise ConcurrencyConflict("the mapping changed since the plan") from None
+            # Otherwise the person edited the event in their calendar. The host app owns its
+            # events' time and title: re-read (gone -> ProviderNotFound) and apply its version
+            # on top of the current change key, never blindly.
             current = client.get_event(event_id)
             if current is None:
                 raise ProviderNotFound(

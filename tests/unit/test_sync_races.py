@@ -30,6 +30,7 @@ class Interleaved:
         self.inner = inner
         self.on_get: Callable[[], None] | None = None
         self.on_create: Callable[[], None] | None = None
+        self.on_update: Callable[[], None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -46,6 +47,14 @@ class Interleaved:
         if hook is not None:
             hook()
         return self.inner.create_event(draft)
+
+    def update_event(
+        self, event_id: str, draft: EventDraft, *, if_match: str | None = None
+    ) -> WrittenEvent:
+        hook, self.on_update = self.on_update, None
+        if hook is not None:
+            hook()
+        return self.inner.update_event(event_id, draft, if_match=if_match)
 
 
 def _put(scenario: Scenario, hour: int, people: set[str]) -> None:
@@ -108,3 +117,31 @@ def test_a_create_landing_after_the_host_app_cancelled_and_reclaimed_leaves_no_o
     assert scenario.queue.markers(ref.key) == []
     mapping = scenario.refs.get(ORG, EVENT, ana)
     assert mapping is not None and not mapping.live
+
+
+def test_a_stale_update_does_not_overwrite_a_move_made_after_the_same_version_was_written(
+    tmp_path: Path,
+) -> None:
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    _put(scenario, 1, {ana})
+    worker_client = Interleaved(scenario.clients[ana])
+    moved_to = T0 + timedelta(hours=7)
+
+    def pushed_in_real_time_then_moved_by_ana() -> None:
+        # While the worker's update of version 2 is in flight, the real-time push writes
+        # version 2; Ana then moves the event: a change made after the host app's last one.
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+        (ours,) = scenario.live(ana)
+        scenario.backend.person_edits(
+            email(ana), ours.id, start=moved_to, end=moved_to + timedelta(hours=1)
+        )
+
+    worker_client.on_update = pushed_in_real_time_then_moved_by_ana
+    push_calendar(scenario.sctx, ref, worker_client)  # type: ignore[arg-type]
+
+    (ours,) = scenario.live(ana)
+    assert ours.start == moved_to  # respected, as the pull path will report it
+    assert scenario.queue.markers(ref.key) == []
