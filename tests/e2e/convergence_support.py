@@ -20,10 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from azure.storage.queue import QueueClient
 from pydantic import SecretStr
 
 from shared.storage.keys import encode_key, join_key
 from shared.sync.appevents import AppEvents
+from shared.sync.context import SYNC_QUEUE
+from shared.sync.cursors import CursorStore
 from shared.sync.mappings import EventRefs, RefState
 from tests.e2e.conftest import Stack
 from tests.e2e.sync_support import ADMIN, HOST_APP, SERVICE
@@ -53,11 +56,14 @@ class Person:
 
     @property
     def calendar(self) -> str:
+        """The calendar key (``CalendarRef.key``)."""
         return f"{self.integration}:{encode_key(self.id)}"
 
 
 @dataclass(frozen=True)
 class CalendarEvent:
+    """A live event as the person sees it in their calendar (read from the simulator)."""
+
     id: str
     subject: str
     start: datetime
@@ -121,6 +127,7 @@ def app_ref(org: str, app_event: str) -> str:
 def create_foreign(
     stack: Stack, person: Person, subject: str, start: datetime, end: datetime
 ) -> str:
+    """The person creates an event of their own (with notes); returns its provider id."""
     if person.provider == "microsoft":
         body = {
             "subject": subject,
@@ -143,6 +150,7 @@ def create_foreign(
 
 
 def move(stack: Stack, person: Person, event_id: str, start: datetime, end: datetime) -> None:
+    """The person moves an event in their calendar."""
     if person.provider == "microsoft":
         stack.sim.graph.move_event(person.email, event_id, start, end)
     else:
@@ -150,6 +158,7 @@ def move(stack: Stack, person: Person, event_id: str, start: datetime, end: date
 
 
 def delete(stack: Stack, person: Person, event_id: str) -> None:
+    """The person deletes an event in their calendar."""
     if person.provider == "microsoft":
         stack.sim.graph.delete_event(person.email, event_id)
     else:
@@ -222,6 +231,16 @@ def settled(stack: Stack, person: Person, app_event: str) -> str | None:
     return ref.provider_event_id if ref.pushed_version >= event.version else None
 
 
+def mapping_state(stack: Stack, person: Person, app_event: str) -> str:
+    """The mapping row and the calendar's cursor, for an assertion message."""
+    tables = stack.services.tables
+    ref = EventRefs(tables).get(person.org, app_event, person.id)
+    row = "none" if ref is None else f"{ref.state} v{ref.pushed_version} {ref.provider_event_id}"
+    cursor = CursorStore(tables).get(person.calendar)
+    pull = "none" if cursor is None else f"complete={cursor.complete} error={cursor.last_error}"
+    return f"{app_event}/{person.email}: row {row}; pull {pull}"
+
+
 def deletion_seen(stack: Stack, person: Person, app_event: str, provider_event_id: str) -> bool:
     """Whether the service saw that the person deleted our event ``provider_event_id``: the
     mapping no longer holds it as live (docs/sync-design.md: the row turns ``gone``)."""
@@ -229,17 +248,48 @@ def deletion_seen(stack: Stack, person: Person, app_event: str, provider_event_i
     return ref is None or not ref.live or ref.provider_event_id != provider_event_id
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, nudge: Callable[[], None]) -> None:
-    """Poll ``predicate``; call ``nudge`` (e.g. an on-demand sync) every few seconds."""
-    deadline = time.monotonic() + timeout
-    next_nudge = time.monotonic() + 3
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    nudge: Callable[[], None],
+    describe: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll ``predicate``; call ``nudge`` (e.g. an on-demand sync) at once, then after 2, 4,
+    8, ... s (every nudge queues a sync per calendar: nudging faster than the workers run
+    only piles up messages that meet each other's lease). ``describe`` says what was still
+    missing when the time ran out."""
+    began = time.monotonic()
+    next_nudge, interval = began, 2.0
     while not predicate():
         now = time.monotonic()
-        assert now < deadline, "condition not reached in time"
+        assert now < began + timeout, f"condition not reached in {timeout} s: {describe()}"
         if now >= next_nudge:
             nudge()
-            next_nudge = now + 3
+            next_nudge, interval = now + interval, min(interval * 2, 16)
         time.sleep(0.05)
+
+
+def drop_sync_retries(stack: Stack) -> None:
+    """Empty the sync queue of retries still waiting out a backoff, until the local host is idle.
+
+    A retry message says only "sync this calendar" (the work itself is kept in tables: push
+    markers, cursors), and under a long run of faults its delay grows to minutes
+    (``shared.sync.worker``: exponential backoff up to 300 s, 120 s after meeting a lease). The
+    caller replaces them with the operator's on-demand sync, which does the same work now.
+    A worker still running when the queue is emptied may send one more; hence the loop.
+    """
+    queue = QueueClient.from_connection_string(stack.azurite.connection_string, SYNC_QUEUE)
+    try:
+        for _ in range(5):
+            queue.clear_messages()
+            try:
+                stack.host.wait_until_idle(timeout=10)
+                return
+            except TimeoutError:
+                continue
+        raise AssertionError("sync retries kept coming after the faults stopped")
+    finally:
+        queue.close()
 
 
 def fault_counts(stack: Stack) -> dict[str, int]:
