@@ -151,6 +151,7 @@ log = logging.getLogger(__name__)
 _ROUNDS = 3  # re-plans after a concurrent writer changed the marker or the mapping
 _INLINE_WORKERS = 8  # calendars pushed in parallel within one request
 UNAVAILABLE_DELAY_SECONDS = 30  # visibility delay of a sync message after a 5xx/timeout
+RACE_DELAY_SECONDS = 5  # after losing a write race: the worker settles it under the lease
 # Faults that concern the whole calendar (or provider): the worker re-enqueues or reports them.
 _CALENDAR_FAULTS = (Throttled, ProviderUnavailable, ReconnectNeeded, ProviderDenied)
 
@@ -515,6 +516,10 @@ def _push_person(
         return _queued(ex, ref, person, max(1, math.ceil(exc.retry_after)))
     except ProviderUnavailable:
         return _queued(ex, ref, person, UNAVAILABLE_DELAY_SECONDS)
+    except PreconditionFailed:
+        # Another writer (a worker, a concurrent request) changed the event twice under us:
+        # the worker re-plans under the calendar's lease in a moment, not at the next cycle.
+        return _queued(ex, ref, person, RACE_DELAY_SECONDS)
     except ProviderError as exc:
         # Denied, reconnect needed, refused: the marker stays and the cycle retries it.
         log.warning("push to %s failed: %s", ref.key, exc.code)
