@@ -121,23 +121,15 @@ class ConnectFlow:
                 log.info("stored connection no longer works; sending the user to consent")
             # Other provider errors propagate: when the provider is down the user is told so,
             # rather than being sent to a consent screen that cannot help.
-        state = ctx.states.issue(
+        url = ctx.start_sign_in(
+            integration,
             purpose="connect",
-            org=org,
             subject=subject,
-            integration_id=integration.id,
             return_to=return_to,
-        )
-        start = ctx.kit.delegated(integration.provider).begin(
-            redirect_uri=ctx.callback_url(integration.provider),
-            state=state,
             scopes=user_scopes(integration.provider),
             login_hint=existing.account if existing else None,
-            # Google issues a refresh token only with a consent prompt; Microsoft does anyway.
-            prompt="consent" if integration.provider is Provider.GOOGLE else None,
         )
-        ctx.states.attach_flow(state, start.flow)
-        return ConnectStart(start.url, already_connected=False)
+        return ConnectStart(url, already_connected=False)
 
     @staticmethod
     def _back(return_to: str, outcome: str) -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.clock import Clock
 from shared.consent.connections import ConnectionRepository
 from shared.consent.oauth_state import OAuthStates
-from shared.consent.testruns import TestRunRepository
+from shared.consent.testruns import TestRunRepository, test_secret_name
+from shared.consent.tokens import StoredTokens
 from shared.errors import Conflict
 from shared.integrations.lifecycle import IntegrationLifecycle
-from shared.integrations.model import Integration, Kind, Status
+from shared.integrations.model import Integration, Kind, Provider, Status
 from shared.integrations.repository import IntegrationRepository
 from shared.notifications.outbox import Outbox
 from shared.providers.kit import ProviderKit
@@ -45,6 +47,45 @@ class ConsentContext:
 
     def webhook_url(self, provider: str) -> str:
         return f"{self.settings.public_base_url.rstrip('/')}/api/webhooks/{provider}"
+
+    def start_sign_in(
+        self,
+        integration: Integration,
+        *,
+        purpose: str,
+        subject: str,
+        return_to: str | None,
+        scopes: Sequence[str],
+        login_hint: str | None = None,
+    ) -> str:
+        """Issue a signed state, ask the provider for its authorization URL with it, and keep
+        the provider's flow (PKCE verifier) for the callback. Returns the URL to send to."""
+        state = self.states.issue(
+            purpose=purpose,
+            org=integration.org,
+            subject=subject,
+            integration_id=integration.id,
+            return_to=return_to,
+        )
+        start = self.kit.delegated(integration.provider).begin(
+            redirect_uri=self.callback_url(integration.provider),
+            state=state,
+            scopes=scopes,
+            login_hint=login_hint,
+            # Google issues a refresh token only with a consent prompt; Microsoft does anyway.
+            prompt="consent" if integration.provider is Provider.GOOGLE else None,
+        )
+        self.states.attach_flow(state, start.flow)
+        return start.url
+
+    def admin_grant_tokens(self, integration: Integration) -> StoredTokens:
+        """The token source of the enabling admin's test-flow grant (preview, room directory)."""
+        return StoredTokens(
+            self.kit.delegated(integration.provider),
+            self.secrets,
+            test_secret_name(integration.id),
+            self.clock,
+        )
 
     def active_workspace(self, org: str) -> Integration:
         """The organisation's enabled workspace integration; 409 when there is none."""

@@ -135,21 +135,13 @@ class TestFlow:
         ctx.testruns.save(
             TestRun(org, integration.id, TestStatus.AWAITING_CONSENT, admin, ctx.clock.now())
         )
-        state = ctx.states.issue(
+        return ctx.start_sign_in(
+            integration,
             purpose="test",
-            org=org,
             subject=admin,
-            integration_id=integration.id,
             return_to=return_to,
-        )
-        start = ctx.kit.delegated(integration.provider).begin(
-            redirect_uri=ctx.callback_url(integration.provider),
-            state=state,
             scopes=scopes_for(integration.provider),
-            prompt="consent" if integration.provider is Provider.GOOGLE else None,
         )
-        ctx.states.attach_flow(state, start.flow)
-        return start.url
 
     def finish(
         self, integration: Integration, pending: PendingAuth, params: dict[str, str]
@@ -170,7 +162,7 @@ class TestFlow:
         run.account, run.tenant = grant.account, grant.tenant
         # The admin's grant is kept for the live preview; the integration's erasure removes it.
         ctx.secrets.set(test_secret_name(integration.id), grant.token_blob)
-        tokens = StoredTokens(auth, ctx.secrets, test_secret_name(integration.id), ctx.clock)
+        tokens = ctx.admin_grant_tokens(integration)
         self._check_scopes(integration, grant, run)
         with closing(ctx.kit.calendar(integration.provider, tokens)) as calendar:
             self._check(run, "profile", "blocks", "missing_scope", calendar.profile)
@@ -285,12 +277,7 @@ class TestFlow:
             return TestResult(run, None, None)
         if viewer != run.started_by:
             return TestResult(run, None, "the preview is shown only to the admin who ran the test")
-        tokens = StoredTokens(
-            ctx.kit.delegated(integration.provider),
-            ctx.secrets,
-            test_secret_name(integration.id),
-            ctx.clock,
-        )
+        tokens = ctx.admin_grant_tokens(integration)
         now = ctx.clock.now()
         try:
             with closing(ctx.kit.calendar(integration.provider, tokens)) as calendar:

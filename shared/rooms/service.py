@@ -12,8 +12,6 @@ from __future__ import annotations
 from contextlib import closing
 
 from shared.consent.context import ConsentContext
-from shared.consent.testruns import test_secret_name
-from shared.consent.tokens import StoredTokens
 from shared.errors import BadRequest
 from shared.providers.base import RoomInfo
 from shared.rooms.pairings import Room
@@ -26,12 +24,7 @@ class RoomService:
     def directory(self, org: str) -> list[RoomInfo]:
         ctx = self.ctx
         integration = ctx.active_workspace(org)
-        tokens = StoredTokens(
-            ctx.kit.delegated(integration.provider),
-            ctx.secrets,
-            test_secret_name(integration.id),
-            ctx.clock,
-        )
+        tokens = ctx.admin_grant_tokens(integration)
         with closing(
             ctx.kit.room_directory(
                 integration.provider, tenant=integration.tenant or "", tokens=tokens
