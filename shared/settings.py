@@ -92,6 +92,11 @@ class Settings(BaseModel):
     sync_window_days_back: int = Field(default=1, ge=0, le=31)
     sync_window_days_ahead: int = Field(default=180, ge=1, le=730)
 
+    # --- Host-app notification feed ---
+    # Days a notification (and its de-duplication key) is kept; the hourly maintenance timer
+    # deletes older ones. See docs/decisions.md, "Notification retention".
+    notification_retention_days: int = Field(default=30, ge=1, le=3650)
+
     # --- Operations ---
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

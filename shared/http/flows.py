@@ -9,6 +9,7 @@ from shared.consent.connect import ConnectFlow
 from shared.consent.context import ConsentContext
 from shared.consent.testflow import TestFlow
 from shared.integrations.retention import RetentionPurge
+from shared.notifications.retention import NotificationRetention
 from shared.services import Services
 
 if TYPE_CHECKING:
@@ -62,4 +63,12 @@ def retention(services: Services) -> RetentionPurge:
     return services.built(
         "retention",
         lambda s: RetentionPurge(consent_context(s), erasers=[eraser(consent_context(s))]),
+    )
+
+
+def notification_retention(services: Services) -> NotificationRetention:
+    """The notification feed's purge (``NOTIFICATION_RETENTION_DAYS``), built once per process."""
+    return services.built(
+        "notification_retention",
+        lambda s: NotificationRetention(s.tables, s.clock, s.settings.notification_retention_days),
     )

@@ -88,23 +88,31 @@ class Outbox:
         return Notification(notification_id, org, kind, now, data)
 
     def after(self, org: str, after: str | None = None, limit: int = 100) -> list[Notification]:
-        """Notifications later than ``after`` (an id from an earlier page), oldest first."""
+        """Notifications later than ``after`` (an id from an earlier page), oldest first.
+
+        The lower bound is a ``RowKey`` range the store applies, and reading stops at ``limit``:
+        a poll costs what it returns, not the size of the organisation's feed. An ``after``
+        whose notification was pruned (see :mod:`shared.notifications.retention`) still works:
+        ids are never reused, so whatever follows it is what the caller has not seen.
+        """
         found: list[Notification] = []
-        for entity in self._tables.query(NOTIFICATIONS, encode_key(org)):
-            if after is not None and entity.row_key <= after:
-                continue
-            at = entity.fields["at"]
-            if not isinstance(at, datetime):
-                raise ValueError(f"notification {entity.row_key} has no time")
-            found.append(
-                Notification(
-                    entity.row_key,
-                    entity.get_str("org"),
-                    entity.get_str("kind"),
-                    at,
-                    json.loads(entity.get_str("data") or "{}"),
-                )
-            )
+        if limit <= 0:
+            return found
+        for entity in self._tables.query(NOTIFICATIONS, encode_key(org), row_key_after=after):
+            found.append(_from_entity(entity))
             if len(found) >= limit:
-                break
+                break  # the store pages lazily: nothing after this page is fetched
         return found
+
+
+def _from_entity(entity: Entity) -> Notification:
+    at = entity.fields.get("at")
+    if not isinstance(at, datetime):
+        raise ValueError(f"notification {entity.row_key} has no time")
+    return Notification(
+        entity.row_key,
+        entity.get_str("org"),
+        entity.get_str("kind"),
+        at,
+        json.loads(entity.get_str("data") or "{}"),
+    )

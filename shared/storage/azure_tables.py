@@ -168,7 +168,10 @@ def _prefix_upper_bound(prefix: str) -> str | None:
 
 
 def build_filter(
-    partition_key: str | None, row_key_prefix: str | None, where: dict[str, FieldValue]
+    partition_key: str | None,
+    row_key_prefix: str | None,
+    where: dict[str, FieldValue],
+    row_key_after: str | None = None,
 ) -> str:
     """The OData ``$filter`` for :meth:`AzureTableStore.query` (public for its unit tests)."""
     clauses: list[str] = []
@@ -179,6 +182,12 @@ def build_filter(
         upper = _prefix_upper_bound(row_key_prefix)
         if upper is not None:
             clauses.append(f"RowKey lt {_odata_literal(upper)}")
+    if row_key_after is not None:
+        # With a PartitionKey, a range on RowKey is what the design guide calls a "range
+        # query", served from the (PartitionKey, RowKey) index: only the rows that follow
+        # are read and returned, not the whole partition.
+        # https://learn.microsoft.com/azure/storage/tables/table-storage-design-for-query
+        clauses.append(f"RowKey gt {_odata_literal(row_key_after)}")
     for name, value in where.items():
         clauses.append(f"{name} eq {_odata_literal(value)}")
     return " and ".join(clauses)
@@ -303,12 +312,13 @@ class AzureTableStore:
         partition_key: str | None = None,
         *,
         row_key_prefix: str | None = None,
+        row_key_after: str | None = None,
         where: dict[str, FieldValue] | None = None,
     ) -> Iterator[Entity]:
         if partition_key is not None:
             entity_rules.check_key("partition key", partition_key)
         query_filter = build_filter(
-            partition_key, row_key_prefix, entity_rules.check_where(where or {})
+            partition_key, row_key_prefix, entity_rules.check_where(where or {}), row_key_after
         )
         client = self._client(table)
         what = f"query {table}"

@@ -84,6 +84,7 @@ class MemoryTableStore:
         partition_key: str | None = None,
         *,
         row_key_prefix: str | None = None,
+        row_key_after: str | None = None,
         where: dict[str, FieldValue] | None = None,
     ) -> Iterator[Entity]:
         wanted = entity_rules.check_where(where or {})
@@ -94,6 +95,7 @@ class MemoryTableStore:
                 for key, row in sorted(self._table(table).items())
                 if (partition_key is None or key[0] == partition_key)
                 and (row_key_prefix is None or key[1].startswith(row_key_prefix))
+                and (row_key_after is None or key[1] > row_key_after)
                 and entity_rules.matches(row.fields, wanted)
             ]
         return iter(found)

@@ -87,12 +87,17 @@ class TableStore(Protocol):
         partition_key: str | None = None,
         *,
         row_key_prefix: str | None = None,
+        row_key_after: str | None = None,
         where: dict[str, FieldValue] | None = None,
     ) -> Iterator[Entity]:
         """Entities of one partition (or the whole table), optionally filtered.
 
-        ``row_key_prefix`` keeps row keys starting with the prefix; ``where`` keeps entities whose
-        fields equal all the given values. Order: partition key, then row key.
+        ``row_key_prefix`` keeps row keys starting with the prefix; ``row_key_after`` keeps row
+        keys strictly greater than it (ordinal string order, the service's order), so a caller
+        resuming after a key it has seen reads only what follows; ``where`` keeps entities whose
+        fields equal all the given values. Filters are applied by the store, not by the caller.
+        Order: partition key, then row key. Entities may be fetched lazily, page by page, as
+        the iterator is consumed: stop consuming and nothing more is read.
         """
 
     def transact(self, table: str, ops: Sequence[Op]) -> list[Entity]:
