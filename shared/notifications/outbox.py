@@ -27,6 +27,7 @@ from shared.storage.tables import Entity, TableStore
 NOTIFICATIONS = "notifications"
 SEQUENCE = "notificationseq"
 SENT = "notificationkeys"
+_MAX_ROW_KEY_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,11 @@ class Outbox:
         found: list[Notification] = []
         if limit <= 0:
             return found
-        for entity in self._tables.query(NOTIFICATIONS, encode_key(org), row_key_after=after):
+        # ``after`` comes from the caller's query string. Row keys are at most 1 KiB, so at most
+        # 1,024 characters: against them the first 1,024 characters of a longer cursor compare
+        # exactly as the whole would, and the request stays within Table storage's URL limits.
+        bound = None if after is None else after[:_MAX_ROW_KEY_CHARS]
+        for entity in self._tables.query(NOTIFICATIONS, encode_key(org), row_key_after=bound):
             found.append(_from_entity(entity))
             if len(found) >= limit:
                 break  # the store pages lazily: nothing after this page is fetched

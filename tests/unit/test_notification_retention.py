@@ -127,6 +127,17 @@ def test_a_poll_reads_only_the_page_it_returns(store: TableStore, clock: ManualC
     assert outbox.after(ORG, None, limit=0) == []
 
 
+def test_a_cursor_longer_than_any_id_is_compared_not_rejected(
+    store: TableStore, clock: ManualClock
+) -> None:
+    outbox = Outbox(store, clock)
+    for n in range(3):
+        outbox.append(ORG, "event_moved", {"n": n})
+    assert _ids(outbox, ORG, "0" * 20_000) == [1, 2, 3]
+    assert _ids(outbox, ORG, f"{2:016d}" + "0" * 20_000) == [3]
+    assert _ids(outbox, ORG, "9" * 20_000) == []
+
+
 def test_notifications_older_than_the_retention_are_pruned_and_newer_ones_survive(
     store: TableStore, clock: ManualClock
 ) -> None:
