@@ -61,10 +61,8 @@ def drain(stack: Stack, workers: int) -> tuple[float, collections.Counter[str]]:
                     time.sleep(0.2)  # in flight elsewhere, or delayed (a Retry-After)
                     continue
                 for message in batch:
-                    org, calendar, action, attempt = parse_message(decode_body(message.content))
-                    outcome = sync_calendar(
-                        stack.sctx, org, calendar, action=action, attempt=attempt
-                    )
+                    parsed = parse_message(decode_body(message.content))
+                    outcome = sync_calendar(stack.sctx, parsed)
                     client.delete_message(message)
                     with lock:
                         outcomes[outcome.status] += 1

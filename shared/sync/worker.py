@@ -1,24 +1,32 @@
 """The sync worker: one calendar at a time, under a lease.
 
-A queue message ``{"org", "calendar"[, "action"][, "attempt"]}`` (``calendar`` = ``ref.key``)
-leads to :func:`sync_calendar`:
+A queue message (:class:`SyncMessage`: ``{"org", "calendar"[, "action"][, "attempt"]
+[, "throttled"]}``, ``calendar`` = ``ref.key``) leads to :func:`sync_calendar`:
 
 1. resolve the calendar (gone -> drop the message: it was disconnected or disabled);
-2. take the calendar's lease (held by another worker -> the message comes back shortly);
+2. take the calendar's lease. Held by another worker -> the run waits for the holder instead
+   of polling (:func:`shared.sync.requests.wait_for_lease`): the holder sends one message for
+   it when it releases the lease. If the holder died instead, its lease expires (10 minutes)
+   and the next 5-minute cycle syncs the calendar; the waiting push markers are durable, so
+   nothing is lost, only later;
 3. clear the pending-sync marker *before* syncing, so a notification arriving during the run
    asks for one more run instead of being absorbed by this one;
 4. with a calendar client (closed afterwards): make sure the change subscription exists (or
    renew/recreate it as the message asks), push the host app's pending work, pull changes;
-5. record the outcome for the health view, tell the host app after repeated failures, and ask
-   for a delivery pass when notifications are waiting; release the lease.
+5. record the outcome for the health view, tell the host app after repeated failures, release
+   the lease, hand over to a run that waited for it, and ask for a delivery pass when
+   notifications are waiting.
 
 Faults never sleep in the invocation: ``Throttled`` sends the message again with ``Retry-After``
-as its visibility delay; ``ProviderUnavailable`` with exponential backoff and jitter from the
-message's attempt counter; ``ReconnectNeeded`` was already handled by the token source (the
-connection is marked and the host app told): the message is dropped. Other provider errors
-(a permission withdrawn, ...) are recorded and reported; the next cycle tries again. Anything
-unexpected propagates, so the Functions host retries and finally moves the message to
-``sync-calendar-poison``, which the health view counts.
+as its visibility delay (at most :data:`MAX_THROTTLED` times in a row); ``ProviderUnavailable``
+with exponential backoff and full jitter (at most :data:`MAX_ATTEMPTS` times). Each kind counts
+its own retries, so a throttled run does not lengthen a later backoff. After the last retry the
+message is dropped: the 5-minute cycle syncs the calendar again, and a message chain that
+outlived its cycle would only add to the load that caused the fault. ``ReconnectNeeded`` was
+already handled by the token source (the connection is marked and the host app told): the
+message is dropped. Other provider errors (a permission withdrawn, ...) are recorded and
+reported; the next cycle tries again. Anything unexpected propagates, so the Functions host
+retries and finally moves the message to ``sync-calendar-poison``, which the health view counts.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import math
 import random
 import uuid
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from shared.errors import (
@@ -49,12 +57,35 @@ from shared.sync.push import push_calendar
 log = logging.getLogger(__name__)
 
 FAILING_AFTER = 3  # consecutive failed runs before the host app hears ``sync_failing``
-BUSY_DELAY = 5  # seconds before a message that met another worker's lease comes back
 BACKOFF_BASE = 2.0
-BACKOFF_CAP = 300
-MAX_ATTEMPTS = 8  # after that the message is dropped; the 5-minute cycle tries again
+BACKOFF_CAP = 120  # seconds; the 5-minute cycle takes over after the last retry anyway
+MAX_ATTEMPTS = 6  # provider-unavailable retries of one message (about 4 minutes at most)
+MAX_THROTTLED = 10  # throttled retries of one message, each after the provider's Retry-After
 
 Status = Literal["synced", "dropped", "busy", "throttled", "retrying", "failed", "reconnect"]
+_ACTIONS = (None, "renew", "recreate")
+
+
+@dataclass(frozen=True)
+class SyncMessage:
+    """One sync queue message. ``attempt`` and ``throttled`` count the retries of this message
+    for a provider that was unavailable or throttling."""
+
+    org: str
+    calendar: str
+    action: str | None = None  # "renew" or "recreate" the change subscription
+    attempt: int = 0
+    throttled: int = 0
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"org": self.org, "calendar": self.calendar}
+        if self.action is not None:
+            body["action"] = self.action
+        if self.attempt:
+            body["attempt"] = self.attempt
+        if self.throttled:
+            body["throttled"] = self.throttled
+        return body
 
 
 @dataclass(frozen=True)
@@ -65,18 +96,28 @@ class WorkerOutcome:
     error: str = ""
 
 
-def parse_message(body: Any) -> tuple[str, str, str | None, int]:
-    """``(org, calendar, action, attempt)`` from a queue message body; ``ValueError`` if bad."""
+def _count(body: dict[str, Any], name: str) -> int:
+    value = body.get(name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def parse_message(body: Any) -> SyncMessage:
+    """The :class:`SyncMessage` of a queue message body; ``ValueError`` if malformed."""
     if not isinstance(body, dict):
         raise ValueError("a sync message is a JSON object")
     org, calendar = body.get("org"), body.get("calendar")
     if not isinstance(org, str) or not isinstance(calendar, str) or not org or not calendar:
         raise ValueError("a sync message needs 'org' and 'calendar'")
     action = body.get("action")
-    if action not in (None, "renew", "recreate"):
+    if action not in _ACTIONS:
         raise ValueError(f"unknown sync action {action!r}")
-    attempt = body.get("attempt", 0)
-    return org, calendar, action, attempt if isinstance(attempt, int) and attempt >= 0 else 0
+    return SyncMessage(
+        org,
+        calendar,
+        action,
+        _count(body, "attempt"),
+        _count(body, "throttled"),
+    )
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -87,64 +128,70 @@ def backoff_seconds(attempt: int) -> int:
 
 
 def sync_calendar(
-    sctx: SyncContext,
-    org: str,
-    calendar_key: str,
-    *,
-    action: str | None = None,
-    attempt: int = 0,
-    holder: str | None = None,
+    sctx: SyncContext, message: SyncMessage, *, holder: str | None = None
 ) -> WorkerOutcome:
     """Sync one calendar (see the module docstring). Returns what happened; raises only for
     unexpected errors (storage outages, bugs), which the host retries."""
     ctx = sctx.consent
+    key = message.calendar
     try:
-        ref = resolve(ctx, org, calendar_key)
+        ref = resolve(ctx, message.org, key)
     except NotFound:
-        log.info("calendar %s no longer syncs; message dropped", calendar_key)
+        log.info("calendar %s no longer syncs; message dropped", key)
         return WorkerOutcome("dropped")
-    message: dict[str, Any] = {"org": org, "calendar": calendar_key}
-    if action is not None:
-        message["action"] = action
     leases = Leases(ctx.tables, ctx.clock)
-    lease = leases.acquire(calendar_key, holder or uuid.uuid4().hex, DEFAULT_TTL)
+    me = holder or uuid.uuid4().hex
+    lease = leases.acquire(key, me, DEFAULT_TTL)
     if lease is None:
-        delay = min(BUSY_DELAY * 2 ** min(attempt, 5), 120)
-        sctx.queues.send(SYNC_QUEUE, {**message, "attempt": attempt + 1}, delay_seconds=delay)
-        log.info("calendar %s is being synced by another worker; back in %d s", ref.key, delay)
-        return WorkerOutcome("busy", delay)
+        requests.wait_for_lease(ctx.tables, ctx.clock, key, message.action)
+        # The holder may have released between our two tries: then the lease is ours now.
+        lease = leases.acquire(key, me, DEFAULT_TTL)
+        if lease is None:
+            log.info("calendar %s is being synced by another worker; it hands over", key)
+            return WorkerOutcome("busy")
     try:
-        requests.clear(ctx.tables, calendar_key)
-        return _run(sctx, ref, message, action, attempt)
+        requests.clear(ctx.tables, key)
+        return _run(sctx, ref, message)
     finally:
         leases.release(lease)
-        delivery.enqueue_if_pending(sctx, org)
+        handed, action = requests.waiting(ctx.tables, key)
+        if handed:
+            sctx.queues.send(SYNC_QUEUE, SyncMessage(ref.org, key, action).body())
+        delivery.enqueue_if_pending(sctx, ref.org)
 
 
-def _run(
-    sctx: SyncContext, ref: CalendarRef, message: dict[str, Any], action: str | None, attempt: int
-) -> WorkerOutcome:
+def _run(sctx: SyncContext, ref: CalendarRef, message: SyncMessage) -> WorkerOutcome:
     ctx = sctx.consent
     subscription = ""
+    retry = SyncMessage(ref.org, ref.key, message.action, message.attempt, message.throttled)
     try:
         with closing(client_for(ctx, ref)) as client:
-            subscription = _subscription(sctx, ref, client, action)
+            subscription = _subscription(sctx, ref, client, message.action)
             push_calendar(sctx, ref, client)
             pull_calendar(sctx, ref, client)
     except Throttled as exc:
-        delay = max(1, math.ceil(exc.retry_after))
         _failed(sctx, ref, exc.code, transient=True)
-        sctx.queues.send(SYNC_QUEUE, {**message, "attempt": attempt + 1}, delay_seconds=delay)
+        if message.throttled + 1 >= MAX_THROTTLED:
+            log.warning("calendar %s: throttled %d times; next cycle", ref.key, MAX_THROTTLED)
+            return WorkerOutcome("throttled", 0, subscription, exc.code)
+        delay = max(1, math.ceil(exc.retry_after))
+        again = replace(retry, throttled=message.throttled + 1)
+        sctx.queues.send(SYNC_QUEUE, again.body(), delay_seconds=delay)
         log.info("calendar %s throttled; back in %d s", ref.key, delay)
         return WorkerOutcome("throttled", delay, subscription, exc.code)
     except ProviderUnavailable as exc:
         _failed(sctx, ref, exc.code)
-        if attempt + 1 >= MAX_ATTEMPTS:
-            log.warning("calendar %s: provider unavailable %d times; next cycle", ref.key, attempt)
+        if message.attempt + 1 >= MAX_ATTEMPTS:
+            log.warning(
+                "calendar %s: provider unavailable %d times; next cycle", ref.key, MAX_ATTEMPTS
+            )
             return WorkerOutcome("failed", 0, subscription, exc.code)
-        delay = backoff_seconds(attempt)
-        sctx.queues.send(SYNC_QUEUE, {**message, "attempt": attempt + 1}, delay_seconds=delay)
-        log.info("calendar %s: provider unavailable; retry %d in %d s", ref.key, attempt + 1, delay)
+        delay = backoff_seconds(message.attempt)
+        again = replace(retry, attempt=message.attempt + 1)
+        sctx.queues.send(SYNC_QUEUE, again.body(), delay_seconds=delay)
+        log.info(
+            "calendar %s: provider unavailable; retry %d in %d s", ref.key, again.attempt, delay
+        )
         return WorkerOutcome("retrying", delay, subscription, exc.code)
     except ReconnectNeeded as exc:
         # The token source marked the connection needs_reconnect and told the host app.

@@ -42,15 +42,13 @@ def sync_worker(msg: func.QueueMessage) -> None:
 
     with correlation():
         try:
-            org, calendar, action, attempt = parse_message(json.loads(msg.get_body() or b"{}"))
+            message = parse_message(json.loads(msg.get_body() or b"{}"))
         except ValueError as exc:
             # A malformed message can never succeed: drop it rather than poison the queue.
             log.error("sync message %s dropped: %s", msg.id, exc)
             return
-        outcome = sync_calendar(
-            sync_context(get_services()), org, calendar, action=action, attempt=attempt
-        )
-        log.info("calendar %s: %s", calendar, outcome.status)
+        outcome = sync_calendar(sync_context(get_services()), message)
+        log.info("calendar %s: %s", message.calendar, outcome.status)
 
 
 @bp.function_name("deliver_notifications")

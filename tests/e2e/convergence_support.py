@@ -319,12 +319,13 @@ from shared.clock import ManualClock
 from shared.http.flows import sync_context
 from shared.services import Services
 from shared.settings import Settings
-from shared.sync.worker import sync_calendar
+from shared.sync.worker import SyncMessage, sync_calendar
 
 job = json.load(sys.stdin)
 clock = ManualClock(datetime.fromisoformat(job["now"]))
 services = Services(Settings(**job["settings"]), clock=clock)
-outcome = sync_calendar(sync_context(services), job["org"], job["calendar"], holder=job["holder"])
+message = SyncMessage(job["org"], job["calendar"])
+outcome = sync_calendar(sync_context(services), message, holder=job["holder"])
 print(json.dumps({"status": outcome.status}), flush=True)
 """
 

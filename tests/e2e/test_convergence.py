@@ -13,7 +13,7 @@ from shared.sync.busy import BUSY
 from shared.sync.cursors import CursorStore
 from shared.sync.leases import DEFAULT_TTL, Leases
 from shared.sync.mappings import PushQueue, person_partition
-from shared.sync.worker import sync_calendar
+from shared.sync.worker import SyncMessage, sync_calendar
 from tests.e2e.conftest import Stack
 from tests.e2e.convergence_support import (
     CalendarEvent,
@@ -84,7 +84,7 @@ def test_a_worker_killed_mid_sync_twice_and_run_again_converges(stack: Stack, or
         stack.clock.advance(DEFAULT_TTL + timedelta(seconds=1))
         assert leases.acquire(person.calendar, "worker-3") is not None
         outcome = sync_calendar(
-            sync_context(stack.services), org, person.calendar, holder="worker-3"
+            sync_context(stack.services), SyncMessage(org, person.calendar), holder="worker-3"
         )
     finally:
         stack.sim.clear_faults()

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,9 +18,11 @@ import pytest
 
 from shared.http.flows import sync_context
 from shared.storage.memory_queues import MemoryQueueSender
+from shared.sync import requests
 from shared.sync.context import SYNC_QUEUE, SyncContext
 from shared.sync.cycle import run_cycle
 from shared.sync.leases import Leases
+from shared.sync.worker import SyncMessage, sync_calendar
 from tests.e2e.conftest import Stack
 from tests.e2e.sync_support import (
     ADMIN,
@@ -30,6 +33,7 @@ from tests.e2e.sync_support import (
 from tests.e2e.tenants import put_secret_meeting_in_outlook
 from tests.e2e.test_webhooks import (
     Calendar,
+    assert_runs_grew_by,
     busy_ids,
     cycles,
     graph_subscription,
@@ -92,7 +96,7 @@ def test_on_demand_sync_and_the_health_view(stack: Stack, org: str) -> None:
     assert denied.status_code == 403
 
 
-def test_a_lease_left_by_a_killed_worker_expires_and_the_sync_converges(
+def test_a_lease_left_by_a_killed_worker_expires_and_the_next_cycle_converges(
     stack: Stack, org: str
 ) -> None:
     cal = microsoft_calendar(stack, org)
@@ -109,11 +113,14 @@ def test_a_lease_left_by_a_killed_worker_expires_and_the_sync_converges(
         subscription_id=sub.id,
         kind="change",
     )
-    # The notification's run meets the lease and comes back later instead of syncing.
-    wait_for_busy_retry(stack, cal)
-    assert event["id"] not in busy_ids(stack, cal)
-    # The dead worker's lease runs out (the host's 10-minute message visibility).
+    # The notification's run meets the lease and waits for a holder that will never hand over.
+    wait_for_waiting_run(stack, cal)
+    stack.host.wait_until_idle(timeout=60)
+    assert event["id"] not in busy_ids(stack, cal) and runs(stack, cal) == before
+    # The dead worker's lease runs out (the host's 10-minute message visibility); the next
+    # 5-minute cycle syncs the calendar.
     stack.clock.advance(timedelta(minutes=10, seconds=1))
+    stack.host.invoke("sync_cycle")
     stack.host.wait_until_idle(timeout=60)
 
     assert event["id"] in busy_ids(stack, cal)
@@ -121,11 +128,46 @@ def test_a_lease_left_by_a_killed_worker_expires_and_the_sync_converges(
     assert leases.holder(cal.key) is None
 
 
-def wait_for_busy_retry(stack: Stack, cal: Calendar) -> None:
-    """Give the notification's message time to reach the worker (2 s coalescing delay, then
-    the queue poll), which must meet the dead worker's lease and put the message back."""
-    time.sleep(4)
-    assert Leases(stack.services.tables, stack.clock).holder(cal.key) is not None
+def test_a_run_that_meets_the_lease_is_handed_over_by_the_holder_and_runs_once(
+    stack: Stack, org: str
+) -> None:
+    cal = microsoft_calendar(stack, org)
+    sync_now(stack, cal)
+    sctx = sync_context(stack.services)
+    leases = Leases(stack.services.tables, stack.clock)
+    before, cycle = runs(stack, cal), cycles(stack)
+    # Worker A syncs the calendar slowly (every Graph request takes 2 s).
+    stack.sim.add_fault_rule(area="graph", latency_ms=2000)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            first = pool.submit(sync_calendar, sctx, SyncMessage(org, cal.key), holder="worker-a")
+            while leases.holder(cal.key) is None:
+                assert not first.done(), first.result()
+                time.sleep(0.02)
+            # Worker B's run meets A's lease: it neither syncs nor polls, it waits for A.
+            waiting = sync_calendar(sctx, SyncMessage(org, cal.key, "renew"), holder="worker-b")
+            assert not first.done(), "worker A finished before B met its lease"
+            assert waiting.status == "busy" and waiting.delay_seconds == 0
+            assert requests.waiting(stack.services.tables, cal.key) == (True, "renew")
+            assert first.result().status == "synced"
+    finally:
+        stack.sim.clear_faults()
+    # A handed over when it released the lease: B's run (with its renewal) runs once.
+    stack.host.wait_until_idle(timeout=60)
+
+    assert_runs_grew_by(stack, cal, before, cycle, 2)
+    assert requests.waiting(stack.services.tables, cal.key) == (False, None)
+    assert requests.pending(stack.services.tables, cal.key) is None
+    assert leases.holder(cal.key) is None
+
+
+def wait_for_waiting_run(stack: Stack, cal: Calendar) -> None:
+    """The notification's message reaches the worker (2 s coalescing delay, then the queue
+    poll), which meets the lease and leaves a waiting request for its holder."""
+    deadline = time.monotonic() + 30
+    while not requests.waiting(stack.services.tables, cal.key)[0]:
+        assert time.monotonic() < deadline, "no run met the lease"
+        time.sleep(0.1)
 
 
 @pytest.fixture

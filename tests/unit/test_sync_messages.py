@@ -1,0 +1,42 @@
+"""Sync queue messages: what the worker accepts, and the retry counters it carries."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.sync.worker import BACKOFF_CAP, SyncMessage, backoff_seconds, parse_message
+
+
+def test_a_message_round_trips_with_its_own_counter_per_fault_kind() -> None:
+    message = SyncMessage("org-1", "int-1:ana", "renew", attempt=2, throttled=3)
+    assert message.body() == {
+        "org": "org-1",
+        "calendar": "int-1:ana",
+        "action": "renew",
+        "attempt": 2,
+        "throttled": 3,
+    }
+    assert parse_message(message.body()) == message
+    # The cycle's messages carry no counters; bad counters count as none.
+    assert parse_message({"org": "o", "calendar": "c"}) == SyncMessage("o", "c")
+    assert parse_message({"org": "o", "calendar": "c", "attempt": -1, "throttled": True}) == (
+        SyncMessage("o", "c")
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[], "org", {"org": "o"}, {"calendar": "c"}, {"org": "", "calendar": "c"},
+     {"org": "o", "calendar": "c", "action": "purge"}],
+)  # fmt: skip
+def test_a_malformed_message_is_refused(body: object) -> None:
+    with pytest.raises(ValueError, match=r"sync message|sync action"):
+        parse_message(body)
+
+
+def test_backoff_grows_with_full_jitter_up_to_the_cap() -> None:
+    for attempt in range(12):
+        ceiling = min(BACKOFF_CAP, 2.0 * 2**attempt)
+        for _ in range(50):
+            assert max(1, ceiling / 2) <= backoff_seconds(attempt) <= ceiling + 1
+    assert max(backoff_seconds(20) for _ in range(50)) <= BACKOFF_CAP
