@@ -16,7 +16,7 @@ Three tables (see docs/sync-design.md):
   calendar has push work for this event". A person without a connected calendar gets the marker
   in a person partition (:func:`person_partition`), drained when their calendar appears. Before
   a create the marker records the key being tried (``creating_key``): the provider may accept a
-  create whose answer we never see, and the next attempt must know it (see ``push.plan``).
+  create whose answer we never see, and the next attempt must know it (see ``push_plan.plan``).
 
 Every write is ETag-guarded where a concurrent writer could lose work: markers are deleted only
 if unchanged since read (a newer host-app change re-marks them), mapping rows are inserted or

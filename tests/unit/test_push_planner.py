@@ -35,14 +35,14 @@ from shared.sync.appevents import AppEvents, EventContent
 from shared.sync.calendars import CalendarRef
 from shared.sync.context import SyncContext
 from shared.sync.mappings import EventRef, EventRefs, PushQueue, RefState
-from shared.sync.push import (
+from shared.sync.push import push_calendar
+from shared.sync.push_plan import (
     Action,
     ActionKind,
     Attempt,
     Desired,
     idempotency_key,
     plan,
-    push_calendar,
 )
 
 ORG, EVENT, CAL = "contoso", "shift-1", "int-1:ana"
