@@ -27,7 +27,7 @@ from shared.storage.keys import encode_key, join_key
 from shared.sync.appevents import AppEvents
 from shared.sync.context import SYNC_QUEUE
 from shared.sync.cursors import CursorStore
-from shared.sync.mappings import EventRefs, RefState
+from shared.sync.mappings import EventRefs, PushQueue, RefState
 from tests.e2e.conftest import Stack
 from tests.e2e.sync_support import ADMIN, HOST_APP, SERVICE
 
@@ -232,13 +232,27 @@ def settled(stack: Stack, person: Person, app_event: str) -> str | None:
 
 
 def mapping_state(stack: Stack, person: Person, app_event: str) -> str:
-    """The mapping row and the calendar's cursor, for an assertion message."""
+    """The host-app version, the mapping row, the push marker and the calendar's cursor, for
+    an assertion message."""
     tables = stack.services.tables
+    event = AppEvents(tables).get(person.org, app_event)
+    version = "none" if event is None else f"v{event.version}"
     ref = EventRefs(tables).get(person.org, app_event, person.id)
-    row = "none" if ref is None else f"{ref.state} v{ref.pushed_version} {ref.provider_event_id}"
+    row = (
+        "none"
+        if ref is None
+        else f"{ref.state} v{ref.pushed_version} g{ref.generation} {ref.provider_event_id} "
+        f"error={ref.last_error or '-'}"
+    )
+    marker = PushQueue(tables).get(person.calendar, person.org, app_event)
+    pending = (
+        "none" if marker is None else f"v{marker.version} creating={bool(marker.creating_key)}"
+    )
     cursor = CursorStore(tables).get(person.calendar)
     pull = "none" if cursor is None else f"complete={cursor.complete} error={cursor.last_error}"
-    return f"{app_event}/{person.email}: row {row}; pull {pull}"
+    return (
+        f"{app_event}/{person.email}: host app {version}; row {row}; marker {pending}; pull {pull}"
+    )
 
 
 def deletion_seen(stack: Stack, person: Person, app_event: str, provider_event_id: str) -> bool:

@@ -34,6 +34,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -357,10 +358,30 @@ def _check_calendars(stack: Stack, world: World) -> None:
         duplicates = {r: n for r, n in Counter(e.app_ref for e in ours).items() if n > 1}
         assert duplicates == {}, (person.email, duplicates)
         actual = {str(e.app_ref): (e.subject, e.start, e.end) for e in ours}
-        assert actual == _expected_ours(world, person), person.email
+        expected = _expected_ours(world, person)
+        assert actual == expected, _describe(stack, world, person, actual, expected)
         others = {e.id: (e.start, e.end) for e in events if e.app_ref is None}
         wanted = {f.id: (f.start, f.end) for f in world.foreign.values() if f.person == person}
         assert others == wanted, person.email
+
+
+def _describe(
+    stack: Stack, world: World, person: Person, actual: dict[str, Any], expected: dict[str, Any]
+) -> str:
+    """What differs, with the mapping state and the script's record of each event."""
+    lines = [person.email]
+    for ref in sorted(
+        set(actual) ^ set(expected)
+        | {r for r in set(actual) & set(expected) if actual[r] != expected[r]}
+    ):
+        app_event = ref.rsplit("|", 1)[-1]
+        key = (app_event, person.id)
+        lines.append(
+            f"{ref}: calendar {actual.get(ref)} expected {expected.get(ref)}; "
+            f"moved {world.moved.get(key)} deleted {world.deleted.get(key)}; "
+            + mapping_state(stack, person, app_event)
+        )
+    return "\n".join(lines)
 
 
 def _check_feed(stack: Stack, world: World) -> None:
