@@ -85,6 +85,7 @@ class PushReport:
     results: list[PushResult] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # app event -> error code
     left: int = 0  # markers still pending when done (failed, or changed concurrently)
+    raced: int = 0  # pushes that lost a write race at the provider (412 after a re-read)
 
 
 @dataclass(frozen=True)
@@ -344,6 +345,7 @@ def push_calendar(sctx: SyncContext, ref: CalendarRef, client: CalendarClient) -
             except ProviderError as exc:
                 log.warning("push of an event to %s failed: %s", ref.key, exc.code)
                 report.failed[marker.app_event] = exc.code
+                report.raced += isinstance(exc, PreconditionFailed)
                 continue
             if result is not None:
                 report.results.append(result)

@@ -1,7 +1,7 @@
 """The sync worker: one calendar at a time, under a lease.
 
 A queue message (:class:`SyncMessage`: ``{"org", "calendar"[, "action"][, "attempt"]
-[, "throttled"]}``, ``calendar`` = ``ref.key``) leads to :func:`sync_calendar`:
+[, "throttled"][, "raced"]}``, ``calendar`` = ``ref.key``) leads to :func:`sync_calendar`:
 
 1. resolve the calendar (gone -> drop the message: it was disconnected or disabled);
 2. take the calendar's lease. Held by another worker -> the run waits for the holder instead
@@ -19,14 +19,16 @@ A queue message (:class:`SyncMessage`: ``{"org", "calendar"[, "action"][, "attem
 
 Faults never sleep in the invocation: ``Throttled`` sends the message again with ``Retry-After``
 as its visibility delay (at most :data:`MAX_THROTTLED` times in a row); ``ProviderUnavailable``
-with exponential backoff and full jitter (at most :data:`MAX_ATTEMPTS` times). Each kind counts
-its own retries, so a throttled run does not lengthen a later backoff. After the last retry the
-message is dropped: the 5-minute cycle syncs the calendar again, and a message chain that
-outlived its cycle would only add to the load that caused the fault. ``ReconnectNeeded`` was
-already handled by the token source (the connection is marked and the host app told): the
-message is dropped. Other provider errors (a permission withdrawn, ...) are recorded and
-reported; the next cycle tries again. Anything unexpected propagates, so the Functions host
-retries and finally moves the message to ``sync-calendar-poison``, which the health view counts.
+with exponential backoff and full jitter (at most :data:`MAX_ATTEMPTS` times); a push that lost
+a write race at the provider is run again a few seconds later (at most :data:`MAX_RACED`
+times). Each kind counts its own retries, so a throttled run does not lengthen a later
+backoff. After the last retry the message is dropped: the 5-minute cycle syncs the calendar
+again, and a message chain that outlived its cycle would only add to the load that caused the
+fault. ``ReconnectNeeded`` was already handled by the token source (the connection is marked
+and the host app told): the message is dropped. Other provider errors (a permission withdrawn,
+...) are recorded and reported; the next cycle tries again. Anything unexpected propagates, so
+the Functions host retries and finally moves the message to ``sync-calendar-poison``, which the
+health view counts.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from shared.sync.calendars import CalendarRef, client_for, resolve
 from shared.sync.context import SYNC_QUEUE, SyncContext
 from shared.sync.leases import DEFAULT_TTL, Leases
 from shared.sync.pull import pull_calendar
-from shared.sync.push import push_calendar
+from shared.sync.push import RACE_DELAY_SECONDS, push_calendar
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 120  # seconds; the 5-minute cycle takes over after the last retry anyway
 MAX_ATTEMPTS = 6  # provider-unavailable retries of one message (about 4 minutes at most)
 MAX_THROTTLED = 10  # throttled retries of one message, each after the provider's Retry-After
+MAX_RACED = 3  # quick re-runs of one message after a push lost a write race
 
 Status = Literal["synced", "dropped", "busy", "throttled", "retrying", "failed", "reconnect"]
 _ACTIONS = (None, "renew", "recreate")
@@ -68,14 +71,16 @@ _ACTIONS = (None, "renew", "recreate")
 
 @dataclass(frozen=True)
 class SyncMessage:
-    """One sync queue message. ``attempt`` and ``throttled`` count the retries of this message
-    for a provider that was unavailable or throttling."""
+    """One sync queue message. ``attempt``, ``throttled`` and ``raced`` count the retries of
+    this message for a provider that was unavailable, throttling, or for a push that lost a
+    write race."""
 
     org: str
     calendar: str
     action: str | None = None  # "renew" or "recreate" the change subscription
     attempt: int = 0
     throttled: int = 0
+    raced: int = 0
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"org": self.org, "calendar": self.calendar}
@@ -85,6 +90,8 @@ class SyncMessage:
             body["attempt"] = self.attempt
         if self.throttled:
             body["throttled"] = self.throttled
+        if self.raced:
+            body["raced"] = self.raced
         return body
 
 
@@ -117,6 +124,7 @@ def parse_message(body: Any) -> SyncMessage:
         action,
         _count(body, "attempt"),
         _count(body, "throttled"),
+        _count(body, "raced"),
     )
 
 
@@ -163,11 +171,13 @@ def sync_calendar(
 def _run(sctx: SyncContext, ref: CalendarRef, message: SyncMessage) -> WorkerOutcome:
     ctx = sctx.consent
     subscription = ""
-    retry = SyncMessage(ref.org, ref.key, message.action, message.attempt, message.throttled)
+    retry = SyncMessage(
+        ref.org, ref.key, message.action, message.attempt, message.throttled, message.raced
+    )
     try:
         with closing(client_for(ctx, ref)) as client:
             subscription = _subscription(sctx, ref, client, message.action)
-            push_calendar(sctx, ref, client)
+            pushed = push_calendar(sctx, ref, client)
             pull_calendar(sctx, ref, client)
     except Throttled as exc:
         _failed(sctx, ref, exc.code, transient=True)
@@ -210,6 +220,13 @@ def _run(sctx: SyncContext, ref: CalendarRef, message: SyncMessage) -> WorkerOut
         log.error("calendar %s: unexpected %s", ref.key, type(exc).__name__)
         raise
     health.record_run(ctx.tables, ref.org, ref.key, ctx.clock.now(), None)
+    if pushed.raced and message.raced < MAX_RACED:
+        # Another writer (the host app's real-time push takes no lease) changed the event
+        # between our re-read and our write. Its marker stays; a run in a few seconds settles
+        # it from the fresh state instead of leaving it to the next cycle.
+        again = replace(retry, raced=message.raced + 1, action=None)
+        sctx.queues.send(SYNC_QUEUE, again.body(), delay_seconds=RACE_DELAY_SECONDS)
+        return WorkerOutcome("synced", RACE_DELAY_SECONDS, subscription, "raced")
     return WorkerOutcome("synced", 0, subscription)
 
 

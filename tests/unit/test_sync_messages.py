@@ -8,13 +8,14 @@ from shared.sync.worker import BACKOFF_CAP, SyncMessage, backoff_seconds, parse_
 
 
 def test_a_message_round_trips_with_its_own_counter_per_fault_kind() -> None:
-    message = SyncMessage("org-1", "int-1:ana", "renew", attempt=2, throttled=3)
+    message = SyncMessage("org-1", "int-1:ana", "renew", attempt=2, throttled=3, raced=1)
     assert message.body() == {
         "org": "org-1",
         "calendar": "int-1:ana",
         "action": "renew",
         "attempt": 2,
         "throttled": 3,
+        "raced": 1,
     }
     assert parse_message(message.body()) == message
     # The cycle's messages carry no counters; bad counters count as none.

@@ -1,7 +1,7 @@
 """Races between the host app's real-time push (which takes no lease) and a worker of the same
-calendar, found by the chaos convergence test (tests/e2e/test_convergence.py) and reproduced
-here deterministically: a calendar client that lets the other party act at the exact moment
-between a provider call and its answer.
+calendar, found by the convergence run under faults (tests/e2e/test_convergence_under_faults.py)
+and reproduced here deterministically: a calendar client that lets the other party act at the
+exact moment between a provider call and its answer.
 
 The client is another implementation of ``CalendarClient`` wrapping the in-memory twin, not a
 patch of the engine.
@@ -145,3 +145,33 @@ def test_a_stale_update_does_not_overwrite_a_move_made_after_the_same_version_wa
     (ours,) = scenario.live(ana)
     assert ours.start == moved_to  # respected, as the pull path will report it
     assert scenario.queue.markers(ref.key) == []
+
+
+def test_an_update_that_loses_the_race_after_its_re_read_is_reported_for_a_quick_rerun(
+    tmp_path: Path,
+) -> None:
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    (ours,) = scenario.live(ana)
+    scenario.backend.person_edits(email(ana), ours.id, subject="Shift (Ana's note)")
+    _put(scenario, 2, {ana})
+    client = Interleaved(scenario.clients[ana])
+
+    def ana_edits_again() -> None:
+        # Between the re-read of the event and the update sent with its change key.
+        scenario.backend.person_edits(email(ana), ours.id, subject="Shift (Ana's second note)")
+
+    client.on_get = ana_edits_again
+    report = push_calendar(scenario.sctx, ref, client)  # type: ignore[arg-type]
+
+    # Nothing is overwritten blindly: the push is left pending and counted as a lost race,
+    # which the worker runs again in a few seconds.
+    assert report.raced == 1 and report.failed == {EVENT: "provider_precondition_failed"}
+    assert report.left == 1
+    assert scenario.live(ana)[0].start == T0
+    again = push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    assert again.raced == 0 and again.left == 0
+    (moved,) = scenario.live(ana)
+    assert moved.start == T0 + timedelta(hours=2)
