@@ -1,6 +1,6 @@
-"""Convergence: the sync engine ends in exactly the calendars, notifications and availability
-its rules promise (docs/sync-design.md), under provider faults and when a worker is killed in
-the middle of a sync.
+"""Convergence under provider faults: the sync engine ends in exactly the calendars,
+notifications and availability its rules promise (docs/sync-design.md). The worker killed in the
+middle of a sync is in test_convergence.py.
 
 **The chaotic run.** With about 20% of the provider requests of the test's Microsoft tenant and
 Google domain failing (429 with a short Retry-After, 503, connections reset), a seeded script of
@@ -129,8 +129,9 @@ class World:
         sync_integration(stack, self.org, self.integration)
 
 
-# About 95 s on a 2-core machine; the margin is for a machine busy with other work.
-@pytest.mark.timeout(300)
+# About 110 s on a 2-core machine, 285 s with two more runs beside it; the limit only stops a
+# hang.
+@pytest.mark.timeout(600)
 def test_a_chaotic_run_of_host_app_and_calendar_changes_converges_exactly(
     stack: Stack, org: str
 ) -> None:
@@ -261,7 +262,7 @@ def _wait_for_deletions_seen(stack: Stack, world: World) -> None:
     if pending:
         wait_until(
             lambda: all(deletion_seen(stack, p, a, pid) for a, p, pid in pending),
-            timeout=90,
+            timeout=180,
             nudge=lambda: world.sync(stack),
             describe=lambda: "; ".join(
                 mapping_state(stack, p, a)
@@ -319,7 +320,7 @@ def _external_change(stack: Stack, world: World) -> None:
 def _settled_id(stack: Stack, world: World, person: Person, app_event: str) -> str:
     wait_until(
         lambda: settled(stack, person, app_event) is not None,
-        timeout=90,
+        timeout=180,
         nudge=lambda: world.sync(stack),
         describe=lambda: mapping_state(stack, person, app_event),
     )
