@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from shared.errors import ConcurrencyConflict, CursorExpired, NotFound, ProviderError
 from shared.providers.base import CalendarClient, Change
 from shared.storage.keys import decode_key
-from shared.storage.tables import FieldValue
 from shared.sync.busy import BusyStore
 from shared.sync.calendars import CalendarRef
 from shared.sync.context import SyncContext
@@ -121,7 +120,6 @@ def pull_calendar(
     ):
         log.info("calendar %s: window moved, starting a new full listing", ref.key)
         _begin_full(state, start, end)
-    index = {decode_key(e.row_key): e.fields for e in ctx.tables.query(EVENTINDEX, ref.key)}
     owner = owner_email(sctx, ref)
     state.last_sync_at = now
     try:
@@ -137,6 +135,11 @@ def pull_calendar(
                 report.full_resync = True
                 _begin_full(state, start, end)
                 continue
+            # Read after the page: the real-time push takes no lease, so an event it created
+            # while this pull ran (indexed before its mapping was written) may already be on
+            # the page, even as removed by the person; a list read before would miss it and
+            # take that change for someone else's event.
+            index = _our_ids(sctx, ref) if page.changes else set()
             for change in page.changes:
                 _apply(sctx, ref, client, change, state, index, owner, report, busy)
             report.pages += 1
@@ -158,6 +161,11 @@ def pull_calendar(
         raise
 
 
+def _our_ids(sctx: SyncContext, ref: CalendarRef) -> set[str]:
+    """The provider ids of our events in ``ref``'s calendar (``eventindex``)."""
+    return {decode_key(e.row_key) for e in sctx.consent.tables.query(EVENTINDEX, ref.key)}
+
+
 def _record_error(cursors: CursorStore, calendar: str, code: str) -> None:
     # Keep the cursor of the last completed page: read the stored row again rather than saving
     # the in-memory state, which may hold a page that was not processed.
@@ -177,7 +185,7 @@ def _apply(
     client: CalendarClient,
     change: Change,
     state: CursorState,
-    index: dict[str, dict[str, FieldValue]],
+    index: set[str],
     owner: str,
     report: PullReport,
     busy: BusyStore,

@@ -165,6 +165,9 @@ class _Executor:
             if action.refresh:
                 # An earlier attempt with this key may have landed with older content.
                 written = client().update_event(written.id, draft)
+            # The index before the mapping: once the mapping says the event is in the calendar
+            # (and the person may delete it), a pull must recognise every change of it as ours.
+            self.index.put(IndexEntry(ref.key, written.id, event.org, event.id, ref.person))
             try:
                 self.refs.save(
                     EventRef(
@@ -177,7 +180,6 @@ class _Executor:
             except (AlreadyExists, ConcurrencyConflict):
                 self._drop_unrecorded(client(), event, ref, written.id)
                 raise
-            self.index.put(IndexEntry(ref.key, written.id, event.org, event.id, ref.person))
             if mapping is not None and mapping.provider_event_id not in ("", written.id):
                 self.index.delete(mapping.calendar, mapping.provider_event_id)
             return marker, written.id, False
@@ -225,6 +227,7 @@ class _Executor:
             draft, _ = self._draft(ref, event, action.key, attendees=False)
             orphan = client().create_event(draft)
             client().delete_event(orphan.id)
+            self.index.delete(ref.key, orphan.id)  # written if the earlier attempt got that far
             base = mapping or EventRef(
                 event.org, event.id, ref.person, ref.key, ref.provider, RefState.DELETED, 0
             )
@@ -246,6 +249,7 @@ class _Executor:
             return
         log.info("a create raced another writer of its mapping; its event is deleted")
         client.delete_event(written_id)  # already gone counts as done
+        self.index.delete(ref.key, written_id)
 
     def _tell_cancelled(self, ref: CalendarRef, event: AppEvent, provider_event_id: str) -> None:
         data = {"provider_event_id": provider_event_id}

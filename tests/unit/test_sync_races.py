@@ -10,27 +10,35 @@ patch of the engine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from shared.notifications.outbox import Outbox
-from shared.providers.base import CalendarClient, EventDraft, EventView, WrittenEvent
+from shared.providers.base import (
+    CalendarClient,
+    ChangePage,
+    EventDraft,
+    EventView,
+    WrittenEvent,
+)
 from shared.sync.appevents import EventContent
+from shared.sync.mappings import RefState
 from shared.sync.pull import pull_calendar
 from shared.sync.push import push_calendar
 from tests.unit.test_push_planner import EVENT, ORG, T0, Scenario, email
 
 
 class Interleaved:
-    """A ``CalendarClient`` that runs ``meanwhile`` once, right after the provider answered
-    ``get_event`` / right before ``create_event`` reaches it (the answer is in flight)."""
+    """A ``CalendarClient`` that runs a hook once, right after the provider answered
+    ``get_event`` / right before ``create_event``, ``update_event`` or ``changes`` reaches it."""
 
     def __init__(self, inner: CalendarClient) -> None:
         self.inner = inner
         self.on_get: Callable[[], None] | None = None
         self.on_create: Callable[[], None] | None = None
         self.on_update: Callable[[], None] | None = None
+        self.on_changes: Callable[[], None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -55,6 +63,14 @@ class Interleaved:
         if hook is not None:
             hook()
         return self.inner.update_event(event_id, draft, if_match=if_match)
+
+    def changes(
+        self, cursor: str | None, window_start: datetime, window_end: datetime, page_size: int = 100
+    ) -> ChangePage:
+        hook, self.on_changes = self.on_changes, None
+        if hook is not None:
+            hook()
+        return self.inner.changes(cursor, window_start, window_end, page_size)
 
 
 def _put(scenario: Scenario, hour: int, people: set[str]) -> None:
@@ -175,3 +191,27 @@ def test_an_update_that_loses_the_race_after_its_re_read_is_reported_for_a_quick
     assert again.raced == 0 and again.left == 0
     (moved,) = scenario.live(ana)
     assert moved.start == T0 + timedelta(hours=2)
+
+
+def test_a_pull_sees_the_deletion_of_an_event_created_and_deleted_while_it_ran(
+    tmp_path: Path,
+) -> None:
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])  # the cursor of an empty calendar
+    _put(scenario, 0, {ana})
+    client = Interleaved(scenario.clients[ana])
+
+    def pushed_in_real_time_then_deleted_by_ana() -> None:
+        # The pull has started; before its page is read the real-time push creates the event
+        # and Ana deletes it at once.
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+        (ours,) = scenario.live(ana)
+        scenario.backend.person_deletes(email(ana), ours.id)
+
+    client.on_changes = pushed_in_real_time_then_deleted_by_ana
+    pull_calendar(scenario.sctx, ref, client)  # type: ignore[arg-type]
+
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and mapping.state is RefState.GONE
+    assert _feed(scenario) == ["event_cancelled"]
