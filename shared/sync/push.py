@@ -206,10 +206,13 @@ class _Executor:
                 )  # fmt: skip
                 return marker, "", True
             answer = mapping.room_response if slot == mapping.slot and slot else "pending"
+            # Active again if it was ``deleting``: our delete never reached the provider, the
+            # event is there with this version, and the pull must judge the person's changes.
             self.refs.save(
                 replace(
-                    mapping, change_key=written.change_key, pushed_version=event.version,
-                    room_response=answer if slot else "", slot=slot, updated_at=now,
+                    mapping, state=RefState.ACTIVE, change_key=written.change_key,
+                    pushed_version=event.version, room_response=answer if slot else "",
+                    slot=slot, updated_at=now,
                 )
             )  # fmt: skip
             return marker, written.id, False

@@ -258,7 +258,7 @@ class Scenario:
             assert event is not None
             (only,) = live
             mapping = self.refs.get(ORG, EVENT, p)
-            assert mapping is not None and mapping.live
+            assert mapping is not None and mapping.state is RefState.ACTIVE
             assert (mapping.provider_event_id, mapping.pushed_version) == (only.id, event.version)
             assert only.start == event.content.start
             if not self.edited[p]:

@@ -14,6 +14,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from shared.errors import ProviderUnavailable
 from shared.notifications.outbox import Outbox
 from shared.providers.base import (
     CalendarClient,
@@ -26,7 +29,7 @@ from shared.sync.appevents import EventContent
 from shared.sync.mappings import RefState
 from shared.sync.pull import pull_calendar
 from shared.sync.push import push_calendar
-from tests.unit.test_push_planner import EVENT, ORG, T0, Scenario, email
+from tests.unit.test_push_planner import EVENT, ORG, T0, Dedupe, Scenario, email
 
 
 class Interleaved:
@@ -215,3 +218,36 @@ def test_a_pull_sees_the_deletion_of_an_event_created_and_deleted_while_it_ran(
     mapping = scenario.refs.get(ORG, EVENT, ana)
     assert mapping is not None and mapping.state is RefState.GONE
     assert _feed(scenario) == ["event_cancelled"]
+
+
+@pytest.mark.parametrize("mode", ["graph", "google"])
+def test_a_person_assigned_again_while_our_delete_was_unanswered_gets_a_live_row(
+    mode: Dedupe, tmp_path: Path
+) -> None:
+    scenario = Scenario(mode, tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana, "ben"})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    _put(scenario, 0, {"ben"})  # Ana is unassigned; the delete's answer never comes
+    scenario.backend.fail_next(email(ana), "unavailable")
+    with pytest.raises(ProviderUnavailable):
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    deleting = scenario.refs.get(ORG, EVENT, ana)
+    assert deleting is not None and deleting.state is RefState.DELETING
+
+    _put(scenario, 1, {ana, "ben"})  # assigned again, an hour later
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+
+    (ours,) = scenario.live(ana)
+    assert ours.start == T0 + timedelta(hours=1)
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and mapping.state is RefState.ACTIVE
+    assert (mapping.provider_event_id, mapping.pushed_version) == (ours.id, 3)
+    # The row is live again for the pull too: Ana's move is reported.
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    moved_to = T0 + timedelta(hours=5)
+    scenario.backend.person_edits(
+        email(ana), ours.id, start=moved_to, end=moved_to + timedelta(hours=1)
+    )
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    assert _feed(scenario) == ["event_moved"]
