@@ -18,17 +18,17 @@ A queue message (:class:`SyncMessage`: ``{"org", "calendar"[, "action"][, "attem
    notifications are waiting.
 
 Faults never sleep in the invocation: ``Throttled`` sends the message again with ``Retry-After``
-as its visibility delay (at most :data:`MAX_THROTTLED` times in a row); ``ProviderUnavailable``
-with exponential backoff and full jitter (at most :data:`MAX_ATTEMPTS` times); a push that lost
-a write race at the provider is run again a few seconds later (at most :data:`MAX_RACED`
-times). Each kind counts its own retries, so a throttled run does not lengthen a later
-backoff. After the last retry the message is dropped: the 5-minute cycle syncs the calendar
-again, and a message chain that outlived its cycle would only add to the load that caused the
-fault. ``ReconnectNeeded`` was already handled by the token source (the connection is marked
-and the host app told): the message is dropped. Other provider errors (a permission withdrawn,
-...) are recorded and reported; the next cycle tries again. Anything unexpected propagates, so
-the Functions host retries and finally moves the message to ``sync-calendar-poison``, which the
-health view counts.
+as its visibility delay, until one message was throttled :data:`MAX_THROTTLED` times;
+``ProviderUnavailable`` with exponential backoff and full jitter, until one message met
+:data:`MAX_ATTEMPTS` such failures; a push that lost a write race at the provider is run again a
+few seconds later (at most :data:`MAX_RACED` times). Each kind counts its own retries, so a
+throttled run does not lengthen a later backoff. After the last retry the message is dropped:
+the 5-minute cycle syncs the calendar again, and a message chain that outlived its cycle would
+only add to the load that caused the fault. ``ReconnectNeeded`` was already handled by the token
+source (the connection is marked and the host app told): the message is dropped. Other provider
+errors (a permission withdrawn, ...) are recorded and reported; the next cycle tries again.
+Anything unexpected propagates, so the Functions host retries and finally moves the message to
+``sync-calendar-poison``, which the health view counts.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ log = logging.getLogger(__name__)
 
 FAILING_AFTER = 3  # consecutive failed runs before the host app hears ``sync_failing``
 BACKOFF_BASE = 2.0
-BACKOFF_CAP = 120  # seconds; the 5-minute cycle takes over after the last retry anyway
-MAX_ATTEMPTS = 6  # provider-unavailable retries of one message (about 4 minutes at most)
-MAX_THROTTLED = 10  # throttled retries of one message, each after the provider's Retry-After
+BACKOFF_CAP = 120  # seconds, a guard: the 5-minute cycle takes over after the last retry
+MAX_ATTEMPTS = 7  # unavailable runs of one message: 6 retries, 2 s doubling, ~2 min at most
+MAX_THROTTLED = 10  # throttled runs of one message, each retried after the Retry-After
 MAX_RACED = 3  # quick re-runs of one message after a push lost a write race
 
 Status = Literal["synced", "dropped", "busy", "throttled", "retrying", "failed", "reconnect"]
