@@ -168,11 +168,19 @@ _cached: Settings | None = None
 
 
 def get_settings() -> Settings:
-    """The process's settings, loaded on first call."""
+    """The process's settings, loaded on first call.
+
+    In Azure, settings meant for local development only are refused here, naming each one
+    (see :mod:`shared.hosting`): every later call fails the same way, so nothing runs on them.
+    """
     global _cached
     with _lock:
         if _cached is None:
-            _cached = load_settings()
+            from shared.hosting import refuse_local_settings_in_azure
+
+            loaded = load_settings()
+            refuse_local_settings_in_azure(loaded)
+            _cached = loaded
         return _cached
 
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel
 
 from shared.errors import ServiceError
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
+from shared.services import Services
 
 log = logging.getLogger(__name__)
 bp = ApiBlueprint("service")
 
 VERSION = "0.1.0"
+
+# /health is anonymous: anyone can call it as often as they like. The storage and Key Vault
+# probes behind it run at most once per this interval per instance; callers in between get the
+# last answer (see docs/decisions.md, "Anonymous health is cached").
+# Measured on the monotonic clock: this is about load, not about the service's business time
+# (which tests and the local host move by hand).
+HEALTH_CACHE_SECONDS = 15.0
 
 
 class Check(BaseModel):
@@ -31,11 +42,41 @@ class Health(BaseModel):
     "health",
     name="health",
     auth="anonymous",
-    summary="Whether Table storage, Queue storage and the secret store can be reached",
+    summary=(
+        "Whether Table storage, Queue storage and the secret store can be reached "
+        "(probed at most every 15 s per instance; callers in between get the last answer)"
+    ),
     response=Health,
 )
 def health(request: ApiRequest) -> Reply:
     services = request.services
+    cache = services.built(HEALTH_CACHE_KEY, lambda _: HealthCache())
+    body = cache.get(lambda: _probe(services))
+    return Reply(status=200 if body.status == "ok" else 503, body=body)
+
+
+HEALTH_CACHE_KEY = "health.cache"
+
+
+class HealthCache:
+    """The last health answer and when it was computed; one probe at a time per instance."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._at = 0.0
+        self._body: Health | None = None
+
+    def get(self, probe: Callable[[], Health]) -> Health:
+        with self._lock:
+            now = self._monotonic()
+            if self._body is None or not 0 <= now - self._at < HEALTH_CACHE_SECONDS:
+                self._body = probe()
+                self._at = now
+            return self._body
+
+
+def _probe(services: Services) -> Health:
     checks: dict[str, Check] = {}
     for name, ping in (
         ("tables", services.tables.ping),
@@ -50,8 +91,7 @@ def health(request: ApiRequest) -> Reply:
             log.warning("health check %s failed: %s", name, exc.detail)
             checks[name] = Check(status="failing", error=exc.code)
     healthy = all(c.status == "ok" for c in checks.values())
-    body = Health(status="ok" if healthy else "degraded", version=VERSION, checks=checks)
-    return Reply(status=200 if healthy else 503, body=body)
+    return Health(status="ok" if healthy else "degraded", version=VERSION, checks=checks)
 
 
 @bp.api(
