@@ -52,13 +52,46 @@ class GoogleControl:
         )
 
     def add_user(
-        self, email: str, name: str | None = None, is_admin: bool = False
+        self,
+        email: str,
+        name: str | None = None,
+        is_admin: bool = False,
+        *,
+        aliases: list[str] | None = None,
+        suspended: bool = False,
     ) -> dict[str, Any]:
-        """A user of the domain of ``email`` (created first with :meth:`add_domain`)."""
+        """A user of the domain of ``email`` (created first with :meth:`add_domain`); returns
+        ``{id, email, name, is_admin, aliases, suspended}`` (``id``: Google's immutable user id).
+        A taken address (primary or alias of another user) answers 409."""
         domain = email.rsplit("@", 1)[1]
         return self._obj(
-            "POST", f"/domains/{domain}/users", {"email": email, "name": name, "is_admin": is_admin}
+            "POST",
+            f"/domains/{domain}/users",
+            {
+                "email": email,
+                "name": name,
+                "is_admin": is_admin,
+                "aliases": aliases or [],
+                "suspended": suspended,
+            },
         )
+
+    def add_users(self, domain: str, users: list[dict[str, Any]]) -> int:
+        """Many users at once (each ``{email, name?, aliases?, suspended?, is_admin?}``)."""
+        return int(self._call("POST", f"/domains/{domain}/users:bulk", {"users": users})["count"])
+
+    def update_user(self, email: str, **changes: Any) -> dict[str, Any]:
+        """Change ``suspended``, ``aliases``, ``is_admin`` or ``name`` of a live user."""
+        domain = email.rsplit("@", 1)[1]
+        return self._obj("PATCH", f"/domains/{domain}/users/{email}", changes)
+
+    def suspend_user(self, email: str, suspended: bool = True) -> dict[str, Any]:
+        return self.update_user(email, suspended=suspended)
+
+    def delete_user(self, email: str) -> None:
+        """Delete the account (it leaves the directory; token requests for it then fail)."""
+        domain = email.rsplit("@", 1)[1]
+        self._call("DELETE", f"/domains/{domain}/users/{email}")
 
     def add_room(
         self,

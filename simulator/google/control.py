@@ -5,7 +5,11 @@ are JSON; errors are ``{"error": "..."}`` with 400/404. Routes (``{d}`` = domain
 ``{cal}`` = calendar id, i.e. a user's or room's email)::
 
     POST   /_sim/google/domains                          {domain, name?, customer_id?}
-    POST   /_sim/google/domains/{d}/users                {email, name?, is_admin?}
+    POST   /_sim/google/domains/{d}/users                {email, name?, is_admin?, aliases?,
+                                                          suspended?}
+    POST   /_sim/google/domains/{d}/users:bulk           {users: [{email, ...}, ...]} -> {count}
+    PATCH  /_sim/google/domains/{d}/users/{email}        {suspended?, aliases?, is_admin?, name?}
+    DELETE /_sim/google/domains/{d}/users/{email}        (deleted: tokens and directory change)
     POST   /_sim/google/domains/{d}/rooms                {email, name, capacity?, building_id?,
                                                           floor_name?, policy?}
     PATCH  /_sim/google/domains/{d}/policy               {app_trust?: {client_id: trust},
@@ -73,11 +77,22 @@ def add_domain(world: World, body: dict[str, Any]) -> dict[str, Any]:
     return {"domain": d.domain, "customer_id": d.customer_id, "name": d.name}
 
 
+def _check_addresses(domain: Domain, addresses: list[str], owner: str | None) -> None:
+    """Google keeps every address (primary or alias) unique across the customer: creating a
+    second user or alias with a taken address answers 409 "Entity already exists."."""
+    for address in addresses:
+        if not address.endswith("@" + domain.domain):
+            raise ControlError(400, f"{address} is not in {domain.domain}")
+        for user in domain.users.values():
+            if user.email != owner and address in user.addresses():
+                raise ControlError(409, f"Entity already exists: {address}")
+
+
 def add_user(world: World, domain_name: str, body: dict[str, Any]) -> dict[str, Any]:
     domain = _domain(world, domain_name)
     email = body["email"].lower()
-    if not email.endswith("@" + domain.domain):
-        raise ControlError(400, f"{email} is not in {domain.domain}")
+    aliases = [str(a).lower() for a in body.get("aliases") or []]
+    _check_addresses(domain, [email, *aliases], owner=email)
     existing = domain.users.get(email)
     user = GoogleUser(
         id=existing.id if existing else google(world).new_numeric_id(),
@@ -85,9 +100,62 @@ def add_user(world: World, domain_name: str, body: dict[str, Any]) -> dict[str, 
         name=body.get("name") or email.split("@")[0],
         domain=domain.domain,
         is_admin=bool(body.get("is_admin", False)),
+        aliases=aliases,
+        suspended=bool(body.get("suspended", False)),
+        created_at=existing.created_at if existing else world.timestamp(),
     )
     domain.users[email] = user
-    return {"id": user.id, "email": user.email, "name": user.name, "is_admin": user.is_admin}
+    return _user_summary(user)
+
+
+def _user_summary(user: GoogleUser) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "is_admin": user.is_admin,
+        "aliases": list(user.aliases),
+        "suspended": user.suspended,
+    }
+
+
+def add_users(world: World, domain_name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Many users in one call (large directories for benchmarks)."""
+    for item in body.get("users", []):
+        add_user(world, domain_name, item)
+    return {"count": len(body.get("users", []))}
+
+
+def _live_user(domain: Domain, email: str) -> GoogleUser:
+    user = domain.users.get(email.lower())
+    if user is None:
+        raise ControlError(404, f"no user {email}")
+    return user
+
+
+def update_user(world: World, domain_name: str, email: str, body: dict[str, Any]) -> dict[str, Any]:
+    domain = _domain(world, domain_name)
+    user = _live_user(domain, email)
+    if "aliases" in body:
+        aliases = [str(a).lower() for a in body["aliases"] or []]
+        _check_addresses(domain, aliases, owner=user.email)
+        user.aliases = aliases
+    if "suspended" in body:
+        user.suspended = bool(body["suspended"])
+    if "is_admin" in body:
+        user.is_admin = bool(body["is_admin"])
+    if body.get("name"):
+        user.name = str(body["name"])
+    return _user_summary(user)
+
+
+def delete_user(world: World, domain_name: str, email: str) -> None:
+    """Delete the account: it leaves the directory (``showDeleted`` still lists it) and token
+    requests naming it answer ``invalid_grant`` "The account has been deleted"."""
+    domain = _domain(world, domain_name)
+    user = domain.users.pop(_live_user(domain, email).email)
+    user.deleted_at = world.timestamp()
+    domain.deleted_users[user.id] = user
 
 
 def add_room(world: World, domain_name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +307,17 @@ def routes(world: World) -> list[BaseRoute]:
     table: list[tuple[str, str, Handler]] = [
         ("/domains", "POST", lambda r, b: add_domain(world, b)),
         ("/domains/{d}/users", "POST", lambda r, b: add_user(world, p(r, "d"), b)),
+        ("/domains/{d}/users:bulk", "POST", lambda r, b: add_users(world, p(r, "d"), b)),
+        (
+            "/domains/{d}/users/{email}",
+            "PATCH",
+            lambda r, b: update_user(world, p(r, "d"), p(r, "email"), b),
+        ),
+        (
+            "/domains/{d}/users/{email}",
+            "DELETE",
+            lambda r, b: delete_user(world, p(r, "d"), p(r, "email")),
+        ),
         ("/domains/{d}/rooms", "POST", lambda r, b: add_room(world, p(r, "d"), b)),
         ("/domains/{d}/policy", "PATCH", lambda r, b: set_policy(world, p(r, "d"), b)),
         (

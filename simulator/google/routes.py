@@ -10,7 +10,8 @@ URL map (``base`` = ``https://127.0.0.1:<port>``)::
     base/google/oauth2/v3/certs                JWKS of id tokens
     base/google/.well-known/openid-configuration
     base/google/calendar/v3/...                Calendar v3 (api_endpoint: base/google/calendar/v3/)
-    base/google/admin/directory/v1/...         Admin SDK directory (api_endpoint: base/google/)
+    base/google/admin/directory/v1/...         Admin SDK directory: rooms and users
+                                               (api_endpoint: base/google/)
     base/_sim/google/...                       control API (simulator.google.control)
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from simulator.google import calendar, control, directory, oauth, token
+from simulator.google import calendar, control, directory, oauth, token, users
 from simulator.world import World
 
 
@@ -30,4 +31,5 @@ def routes(world: World) -> list[BaseRoute]:
         *token.routes(world),
         *calendar.routes(world),
         *directory.routes(world),
+        *users.routes(world),
     ]

@@ -13,7 +13,12 @@ Vocabulary follows the Google Admin console:
   (``block_unconfigured_apps``);
 - *context-aware access* blocks a user's sign-in to third-party apps (``context_aware_block``);
 - *domain-wide delegation* (Security > API controls > Domain-wide delegation) grants a service
-  account's client id a set of scopes in the domain.
+  account's client id a set of scopes in the domain;
+- the *user directory* (Directory > Users): each user has one primary email and any number of
+  aliases (alternate addresses of the same mailbox, unique across the customer like primary
+  addresses: https://developers.google.com/workspace/admin/directory/v1/guides/manage-user-aliases),
+  may be suspended, and once deleted is listed only with ``showDeleted=true`` (restorable for 20
+  days, https://support.google.com/a/answer/1397578).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ BlockResponse = Literal["redirect", "page"]
 
 # Scopes of the Admin SDK Directory API: refused for apps with "limited" trust.
 ADMIN_SCOPE_PREFIX = "https://www.googleapis.com/auth/admin."
+USER_READONLY_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+USER_SCOPE = "https://www.googleapis.com/auth/admin.directory.user"
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 CALENDAR_EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 CALENDAR_READONLY_SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
@@ -52,13 +59,25 @@ BASIC_SCOPES = frozenset(
 
 @dataclass
 class GoogleUser:
-    """A Workspace user account (``id`` is Google's numeric subject identifier)."""
+    """A Workspace user account (``id`` is Google's numeric subject identifier).
+
+    ``email`` is the primary email address; ``aliases`` are lower-case alternate addresses.
+    ``deleted_at`` (POSIX time) is set once an administrator deleted the account.
+    """
 
     id: str
     email: str
     name: str
     domain: str
     is_admin: bool = False
+    aliases: list[str] = field(default_factory=list)
+    suspended: bool = False
+    created_at: float = 0.0
+    deleted_at: float | None = None
+
+    def addresses(self) -> list[str]:
+        """Primary email first, then the aliases."""
+        return [self.email, *self.aliases]
 
 
 @dataclass
@@ -101,7 +120,8 @@ class Domain:
     customer_id: str
     domain: str
     name: str
-    users: dict[str, GoogleUser] = field(default_factory=dict)  # by lower-case email
+    users: dict[str, GoogleUser] = field(default_factory=dict)  # by lower-case primary email
+    deleted_users: dict[str, GoogleUser] = field(default_factory=dict)  # by user id
     rooms: dict[str, Room] = field(default_factory=dict)  # by lower-case resource email
     app_trust: dict[str, AppTrust] = field(default_factory=dict)  # client id -> trust
     block_unconfigured_apps: bool = False
@@ -199,8 +219,31 @@ class GoogleState:
         return str(self.next_numeric_id)
 
     def find_user(self, email: str) -> GoogleUser | None:
+        """The live user whose *primary* email is ``email`` (aliases do not count)."""
         domain = self.domains.get(email.rsplit("@", 1)[-1].lower())
         return domain.users.get(email.lower()) if domain else None
+
+    def find_by_address(self, address: str) -> GoogleUser | None:
+        """The live user with ``address`` as primary email or alias."""
+        domain = self.domains.get(address.rsplit("@", 1)[-1].lower())
+        if domain is None:
+            return None
+        wanted = address.lower()
+        if wanted in domain.users:
+            return domain.users[wanted]
+        for user in domain.users.values():
+            if wanted in user.aliases:
+                return user
+        return None
+
+    def find_deleted(self, address: str) -> GoogleUser | None:
+        """A deleted user whose primary email (or alias) was ``address``; the latest one."""
+        domain = self.domains.get(address.rsplit("@", 1)[-1].lower())
+        if domain is None:
+            return None
+        wanted = address.lower()
+        found = [u for u in domain.deleted_users.values() if wanted in u.addresses()]
+        return max(found, key=lambda u: u.deleted_at or 0.0) if found else None
 
     def find_room(self, email: str) -> tuple[Domain, Room] | None:
         domain = self.domains.get(email.rsplit("@", 1)[-1].lower())

@@ -55,6 +55,8 @@ UNAUTHORIZED_CLIENT = (
     "authorized for any of the scopes requested."
 )
 EXPIRED_OR_REVOKED = "Token has been expired or revoked."
+# A deleted Workspace user can be restored for 20 days (https://support.google.com/a/answer/1397578).
+DELETED_ACCOUNT_RETENTION = 20 * 86400
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
@@ -198,10 +200,13 @@ def _jwt_bearer(world: World, state: GoogleState, form: dict[str, str]) -> Respo
     scopes = str(claims.get("scope", "")).split()
     subject = claims.get("sub")
     if subject:
+        refused = _subject_refusal(world, state, str(subject))
+        if refused is not None:
+            return refused
         user = state.find_user(str(subject))
         domain = state.domain_of(str(subject))
-        if user is None or domain is None:
-            return oauth_error("invalid_grant", "Invalid email or User ID")
+        assert user is not None
+        assert domain is not None
         allowed = domain.dwd_grants.get(account.client_id, set())
         if not scopes or not set(scopes) <= allowed:
             return oauth_error("unauthorized_client", UNAUTHORIZED_CLIENT, status=401)
@@ -227,6 +232,30 @@ def _jwt_bearer(world: World, state: GoogleState, form: dict[str, str]) -> Respo
     return JSONResponse(
         {"access_token": token, "expires_in": ACCESS_TOKEN_LIFETIME - 1, "token_type": "Bearer"}
     )
+
+
+def _subject_refusal(world: World, state: GoogleState, subject: str) -> Response | None:
+    """Why Google refuses to act as ``subject`` (the JWT's ``sub``), or ``None``.
+
+    Documented by the errors Google's own admin tooling classifies (GAM ``OAUTH2_TOKEN_ERRORS``):
+    ``invalid_grant`` "Invalid email or User ID" for an address that is no user, and
+    ``invalid_grant`` "The account has been deleted" for a recently deleted one (restorable for
+    20 days; afterwards the address is unknown). Not documented, and chosen strictly here: an
+    alias is not accepted as ``sub`` (only the primary email), and a suspended user is refused
+    like an unknown one (delegated calls fail for suspended accounts, GAM-team/got-your-back#258).
+    """
+    user = state.find_user(subject)
+    if user is not None and not user.suspended:
+        return None
+    if user is None:
+        deleted = state.find_deleted(subject)
+        if (
+            deleted is not None
+            and deleted.deleted_at is not None
+            and world.timestamp() - deleted.deleted_at < DELETED_ACCOUNT_RETENTION
+        ):
+            return oauth_error("invalid_grant", "The account has been deleted")
+    return oauth_error("invalid_grant", "Invalid email or User ID")
 
 
 def routes(world: World) -> list[BaseRoute]:

@@ -9,6 +9,7 @@ import json
 import re
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
 
 from simulator.google import errors
@@ -253,3 +255,84 @@ def test_authorization_error_answers(google: GoogleControl, org: dict[str, Any])
     assert {k: v[0] for k, v in cancelled.items()} == doc["user_cancelled_redirect"] | {
         "state": "s1"
     }
+
+
+USERS = "/google/admin/directory/v1/users"
+USER_READONLY = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+
+
+def test_directory_users_page_and_user_not_found(
+    http: httpx.Client, google: GoogleControl, org: dict[str, Any]
+) -> None:
+    doc = payload("users_list_page.json")
+    admin = f"admin@{org['domain']}"
+    google.add_user(admin, name="Ada Admin", is_admin=True)
+    google.add_user(f"bo@{org['domain']}", aliases=[f"b.o@{org['domain']}"], suspended=True)
+    token = google.consent_tokens(org["client"], admin, [USER_READONLY])
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    first = http.get(USERS, params={"customer": "my_customer", "maxResults": 2}, headers=auth)
+    assert first.status_code == 200
+    body = first.json()
+    assert body["kind"] == doc["collection_kind"]
+    assert set(body) == set(doc["collection_fields"])  # three users: a next page exists
+    allowed = set(doc["user_fields"]) | set(doc["optional_user_fields"])
+    for user in body["users"]:
+        assert user["kind"] == doc["user_kind"]
+        assert set(doc["user_fields"]) <= set(user) <= allowed
+        assert set(user["name"]) == set(doc["name_fields"])
+    last = http.get(
+        USERS,
+        params={"customer": "my_customer", "maxResults": 2, "pageToken": body["nextPageToken"]},
+        headers=auth,
+    ).json()
+    assert "nextPageToken" not in last
+    bo = http.get(f"{USERS}/b.o@{org['domain']}", headers=auth).json()
+    assert (bo["primaryEmail"], bo["aliases"], bo["suspended"], bo["suspensionReason"]) == (
+        f"bo@{org['domain']}",
+        [f"b.o@{org['domain']}"],
+        True,
+        "ADMIN",
+    )
+    missing = http.get(f"{USERS}/nobody@{org['domain']}", headers=auth)
+    check(missing, "error_404_user_not_found.json")
+
+
+def test_service_account_token_error_bodies(
+    http: httpx.Client, google: GoogleControl, org: dict[str, Any]
+) -> None:
+    doc = payload("service_account_token_errors.json")
+    key = google.add_service_account("payloads-" + org["domain"].split(".")[0])
+    google.grant_delegation(org["domain"], key["client_id"], [CALENDAR_EVENTS])
+    google.add_user(f"gone@{org['domain']}")
+    google.delete_user(f"gone@{org['domain']}")
+
+    def token(sub: str, scope: str) -> httpx.Response:
+        now = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": key["client_email"],
+                "sub": sub,
+                "scope": scope,
+                "aud": "https://oauth2.googleapis.com/token",
+                "iat": now,
+                "exp": now + 3600,
+            },
+            key["private_key"],
+            algorithm="RS256",
+            headers={"kid": key["private_key_id"]},
+        )
+        return http.post(
+            key["token_uri"], data={"grant_type": doc["grant_type"], "assertion": assertion}
+        )
+
+    cases = [
+        (org["ann"], CALENDAR_READONLY, "scope_not_delegated"),
+        (f"nobody@{org['domain']}", CALENDAR_EVENTS, "no_such_user"),
+        (f"gone@{org['domain']}", CALENDAR_EVENTS, "account_deleted"),
+    ]
+    for sub, scope, name in cases:
+        answer = token(sub, scope)
+        assert (answer.status_code, answer.json()) == (doc[name]["status"], doc[name]["body"])
+    granted = token(org["ann"], CALENDAR_EVENTS)
+    assert granted.status_code == doc["granted"]["status"]
+    assert set(granted.json()) == set(doc["granted"]["fields"])
