@@ -8,7 +8,8 @@ once, at the adapter that called the library, with ``raise ... from exc``::
     ServiceError
     ├── ConfigurationError        a setting is missing or malformed (500, names the setting)
     ├── BadRequest                the caller sent something we cannot accept (400)
-    │   └── ValidationFailed      field-level errors from a pydantic model (400, lists fields)
+    │   ├── ValidationFailed      field-level errors from a pydantic model (400, lists fields)
+    │   └── UnknownTimeZone       a time zone name neither IANA nor CLDR's Windows table knows
     ├── Unauthenticated           no or invalid bearer token (401)
     ├── Forbidden                 authenticated, but not allowed: wrong org or missing role (403)
     ├── NotFound                  the addressed resource does not exist (404)
@@ -82,6 +83,21 @@ class ValidationFailed(BadRequest):
         fields = ", ".join(e["field"] for e in errors) or "request"
         super().__init__(detail or f"invalid: {fields}", errors=errors)
         self.errors = errors
+
+
+class UnknownTimeZone(BadRequest, ValueError):
+    """A time zone name that neither the IANA database nor CLDR's Windows table knows.
+
+    ``zone`` is the name as given. Also a ``ValueError``, so parsers that treat malformed
+    provider values as such keep working; never silently read as UTC.
+    """
+
+    code = "unknown_time_zone"
+    title = "Unknown time zone"
+
+    def __init__(self, zone: str, *, detail: str | None = None) -> None:
+        super().__init__(detail or f"unknown time zone {zone!r}", zone=zone)
+        self.zone = zone
 
 
 class Unauthenticated(ServiceError):

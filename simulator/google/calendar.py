@@ -76,7 +76,8 @@ async def _json(request: Request) -> dict[str, Any] | JSONResponse:
 
 
 def routes(world: World) -> list[BaseRoute]:
-    """Calendar v3 events (list, get, insert, patch, update, delete, watch) and channels.stop."""
+    """Calendar v3 calendars.get, events (list, get, insert, patch, update, delete, watch)
+    and channels.stop."""
 
     async def list_or_insert(request: Request) -> Response:
         write = request.method == "POST"
@@ -165,8 +166,27 @@ def routes(world: World) -> list[BaseRoute]:
             return _error(exc)
         return Response(status_code=204)
 
+    async def one_calendar(request: Request) -> Response:
+        # calendars.get: the Calendar resource, whose timeZone all-day dates are read in.
+        resolved = _resolve(world, request, READ)
+        if isinstance(resolved, JSONResponse):
+            return resolved
+        _, calendar_id = resolved
+        with world.lock:
+            cal = store.calendar(world, calendar_id)
+            return JSONResponse(
+                {
+                    "kind": "calendar#calendar",
+                    "etag": f'"{cal.epoch:06d}"',
+                    "id": cal.id,
+                    "summary": cal.id,
+                    "timeZone": cal.time_zone,
+                }
+            )
+
     events = PREFIX + "/calendars/{calendar_id}/events"
     return [
+        Route(PREFIX + "/calendars/{calendar_id}", one_calendar, methods=["GET"]),
         Route(events, list_or_insert, methods=["GET", "POST"]),
         Route(events + "/watch", watch, methods=["POST"]),
         Route(events + "/{event_id}", one_event, methods=["GET", "PATCH", "PUT", "DELETE"]),

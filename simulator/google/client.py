@@ -205,6 +205,10 @@ class GoogleControl:
         """Every sync token of the calendar will answer 410 ``fullSyncRequired``."""
         self._call("POST", f"/calendars/{calendar_id}/invalidate-sync-tokens")
 
+    def set_time_zone(self, calendar_id: str, time_zone: str) -> dict[str, Any]:
+        """The calendar's own zone (IANA): all-day dates are read in it."""
+        return self._obj("PUT", f"/calendars/{calendar_id}/time-zone", {"timeZone": time_zone})
+
     def delete_calendar(self, calendar_id: str) -> None:
         """Drop the calendar; its channels receive ``not_exists`` and close."""
         self._call("DELETE", f"/calendars/{calendar_id}")

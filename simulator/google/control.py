@@ -27,6 +27,7 @@ are JSON; errors are ``{"error": "..."}`` with 400/404. Routes (``{d}`` = domain
     POST   /_sim/google/calendars/{cal}/events/{id}/respond  {attendee, response} -> event
     POST   /_sim/google/calendars/{cal}/invalidate-sync-tokens
     DELETE /_sim/google/calendars/{cal}                  (channels get ``not_exists``)
+    PUT    /_sim/google/calendars/{cal}/time-zone        {timeZone} -> the calendar's zone
     POST   /_sim/google/users/{email}/revoke-tokens      -> {"revoked": n}
     GET    /_sim/google/push-log                         -> {"deliveries": [...], "pending": n}
     GET    /_sim/google/channels                         -> {"items": [...]}
@@ -38,6 +39,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -266,6 +268,18 @@ def all_events(world: World, calendar_id: str) -> dict[str, Any]:
     return {"items": [store.render(world, cal, e) for e in cal.events.values()]}
 
 
+def set_time_zone(world: World, calendar_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Set the calendar's time zone (an IANA name, as Google's settings accept)."""
+    name = str(body["timeZone"])
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ControlError(400, f"unknown time zone {name!r}") from exc
+    cal = store.calendar(world, calendar_id)
+    cal.time_zone = name
+    return {"id": cal.id, "timeZone": name}
+
+
 def delete_calendar(world: World, calendar_id: str) -> None:
     cal = store.calendar(world, calendar_id)
     channels.channels(world)  # make sure the listener exists before the last message
@@ -359,6 +373,7 @@ def routes(world: World) -> list[BaseRoute]:
             lambda r, b: listing.invalidate_sync_tokens(world, p(r, "cal")),
         ),
         ("/calendars/{cal}", "DELETE", lambda r, b: delete_calendar(world, p(r, "cal"))),
+        ("/calendars/{cal}/time-zone", "PUT", lambda r, b: set_time_zone(world, p(r, "cal"), b)),
         (
             "/users/{email}/revoke-tokens",
             "POST",

@@ -139,7 +139,7 @@ def list_events(
                 continue
             if ical is not None and f"{event.id}@google.com" != ical:
                 continue
-            start, end = event_bounds(event.body)
+            start, end = event_bounds(event.body, cal.time_zone)
             if time_min is not None and end <= time_min:
                 continue
             if time_max is not None and start >= time_max:
@@ -157,7 +157,7 @@ def list_events(
             if not _matches_properties(event, "shared", multi.get("sharedExtendedProperty", [])):
                 continue
         if order == "startTime":
-            key = [rfc3339(event_bounds(event.body)[0]), event.id]
+            key = [rfc3339(event_bounds(event.body, cal.time_zone)[0]), event.id]
         elif order == "updated":
             key = [rfc3339(event.updated), f"{event.change_seq:012d}", event.id]
         else:
@@ -173,7 +173,7 @@ def list_events(
         "summary": cal.id,
         "description": "",
         "updated": rfc3339(max((e.updated for _, e in page_items), default=world.now())),
-        "timeZone": "UTC",
+        "timeZone": cal.time_zone,
         "accessRole": "owner",
         "defaultReminders": [],
         "items": [render(world, cal, event) for _, event in page_items],

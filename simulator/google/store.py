@@ -69,6 +69,9 @@ class Calendar:
     events: dict[str, StoredEvent] = field(default_factory=dict)
     change_seq: int = 0
     epoch: int = 1
+    # The calendar's own zone (CalendarListEntry/Calendar ``timeZone``): all-day dates and
+    # date-times without offset or zone are read in it.
+    time_zone: str = "UTC"
 
 
 class EventError(Exception):
@@ -120,17 +123,22 @@ def parse_time(value: str) -> datetime:
     return moment
 
 
-def event_bounds(body: dict[str, Any]) -> tuple[datetime, datetime]:
-    """Start and end of an event (all-day dates count from midnight UTC)."""
+def event_bounds(body: dict[str, Any], zone_name: str = "UTC") -> tuple[datetime, datetime]:
+    """Start and end of an event; ``zone_name`` is the calendar's time zone.
+
+    All-day ``date`` values are midnight in the event's ``timeZone``, else the calendar's
+    (Event resource: "the time zone of the calendar" applies when none is given).
+    """
 
     def point(value: dict[str, Any]) -> datetime:
+        zone = ZoneInfo(value.get("timeZone") or zone_name)
         if "dateTime" in value:
             moment = datetime.fromisoformat(value["dateTime"].replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 # A dateTime without offset is read in the event's timeZone (Event resource docs).
-                moment = moment.replace(tzinfo=ZoneInfo(value.get("timeZone", "UTC")))
+                moment = moment.replace(tzinfo=zone)
             return moment
-        return datetime.fromisoformat(value["date"]).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value["date"]).replace(tzinfo=zone)
 
     return point(body["start"]), point(body["end"])
 
@@ -217,7 +225,7 @@ def insert_event(world: World, calendar_id: str, body: dict[str, Any]) -> dict[s
     if "end" not in body:
         raise EventError(400, "required", "Missing end time.")
     try:
-        start, end = event_bounds(body)
+        start, end = event_bounds(body, cal.time_zone)
     except (KeyError, ValueError, ZoneInfoNotFoundError) as exc:
         raise EventError(400, "invalid", "Invalid start or end time.") from exc
     if end < start:
@@ -276,7 +284,7 @@ def modify_event(
     if "start" not in new_body or "end" not in new_body:
         raise EventError(400, "required", "Missing end time.")
     try:
-        event_bounds(new_body)
+        event_bounds(new_body, cal.time_zone)
     except (KeyError, ValueError, ZoneInfoNotFoundError) as exc:
         raise EventError(400, "invalid", "Invalid start or end time.") from exc
     _normalise_attendees(world, cal, new_body)
@@ -334,7 +342,7 @@ def _room_busy(
                     attendee.get("email") == room_email
                     and attendee.get("responseStatus") == "accepted"
                 ):
-                    o_start, o_end = event_bounds(other.body)
+                    o_start, o_end = event_bounds(other.body, cal.time_zone)
                     if o_start < end and start < o_end:
                         return True
     return False
@@ -347,7 +355,7 @@ def _rooms_answer(world: World, cal: Calendar, event: StoredEvent) -> None:
     if event.cancelled:
         return
     state: GoogleState = google(world)
-    start, end = event_bounds(event.body)
+    start, end = event_bounds(event.body, cal.time_zone)
     for attendee in event.body.get("attendees", []):
         email = attendee.get("email", "")
         found = state.find_room(email)

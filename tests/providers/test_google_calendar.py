@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -227,3 +228,39 @@ def test_invalidated_sync_token_expires_the_cursor(org: Org, ann: GoogleCalendar
 def test_a_cursor_we_did_not_write_is_treated_as_expired(ann: GoogleCalendarClient) -> None:
     with pytest.raises(CursorExpired):
         ann.changes("https://graph.microsoft.com/delta?token=x", *WINDOW)
+
+
+def test_all_day_events_are_the_whole_local_day_of_the_calendars_zone(
+    org: Org, ann: GoogleCalendarClient
+) -> None:
+    """A day off in a UTC+2 calendar is busy from local midnight to local midnight, not from
+    02:00 to 02:00 (all-day ``date`` values are read in the calendar's zone)."""
+    org.google.set_time_zone(org.ann, "Europe/Athens")
+    day = (SOON + timedelta(days=3)).date()
+    created = org.google.create_event(
+        org.ann,
+        {
+            "summary": "Day off",
+            "start": {"date": day.isoformat()},
+            "end": {"date": (day + timedelta(days=1)).isoformat()},
+        },
+    )
+    athens = ZoneInfo("Europe/Athens")
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=athens)
+    changes, _, _ = _drain(ann, None, page_size=50)
+    (seen,) = [c for c in changes if c.id == created["id"]]
+    assert (seen.start, seen.end) == (midnight, midnight + timedelta(days=1))
+    # A fresh client reads the calendar's zone itself when it gets the event alone.
+    with org.calendar(org.ann) as fresh:
+        view = fresh.get_event(created["id"])
+    assert view is not None and view.is_all_day
+    assert (view.start, view.end) == (midnight, midnight + timedelta(days=1))
+
+
+def test_times_are_written_in_the_events_own_zone(org: Org, ann: GoogleCalendarClient) -> None:
+    start = datetime(2031, 3, 27, 8, tzinfo=UTC)  # 09:00 in Amsterdam (UTC+1)
+    written = ann.create_event(
+        draft("tz1", start=start, end=start + timedelta(hours=1), time_zone="Europe/Amsterdam")
+    )
+    (stored,) = [e for e in org.google.events(org.ann) if e["id"] == written.id]
+    assert stored["start"] == {"dateTime": "2031-03-27T09:00:00", "timeZone": "Europe/Amsterdam"}

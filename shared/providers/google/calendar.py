@@ -83,6 +83,7 @@ class GoogleCalendarClient:
         self._http: Any = None
         self._calendar: Any = None
         self._directory: Any = None
+        self._zone: str | None = None
 
     # --- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -126,6 +127,22 @@ class GoogleCalendarClient:
     def _run(self, request: Any) -> Any:
         return errors.execute(request, policy=self._retry, sleep=self._sleep)
 
+    def _note_zone(self, page: dict[str, Any]) -> str | None:
+        # events.list answers with the calendar's time zone; all-day dates are read in it.
+        if page.get("timeZone"):
+            self._zone = str(page["timeZone"])
+        return self._zone
+
+    def _calendar_zone(self, event: dict[str, Any]) -> str | None:
+        """The calendar's zone, fetched (calendars.get, once per client) only when ``event`` is
+        an all-day event without a zone of its own."""
+        own_zone = (event.get("start") or {}).get("timeZone")
+        if self._zone is None and mapping.is_all_day(event) and not own_zone:
+            self._events()
+            found = self._run(self._calendar.calendars().get(calendarId=self.calendar_id))
+            self._zone = str(found.get("timeZone") or "UTC")
+        return self._zone
+
     # --- reads ---------------------------------------------------------------------------------
     def profile(self) -> Profile:
         """The token owner from the OpenID userinfo endpoint (needs ``openid email``, which
@@ -155,7 +172,8 @@ class GoogleCalendarClient:
                 maxResults=max(1, min(limit, MAX_PAGE)),
             )
         )
-        return [mapping.to_view(item) for item in page.get("items", [])][:limit]
+        zone = self._note_zone(page)
+        return [mapping.to_view(item, zone) for item in page.get("items", [])][:limit]
 
     def get_event(self, event_id: str) -> EventView | None:
         try:
@@ -163,7 +181,9 @@ class GoogleCalendarClient:
         except ProviderNotFound:
             return None
         # events.get still returns deleted events, as status "cancelled".
-        return None if event.get("status") == "cancelled" else mapping.to_view(event)
+        if event.get("status") == "cancelled":
+            return None
+        return mapping.to_view(event, self._calendar_zone(event))
 
     # --- writes --------------------------------------------------------------------------------
     def create_event(self, draft: EventDraft) -> WrittenEvent:
@@ -263,7 +283,8 @@ class GoogleCalendarClient:
             if len(parts) > 1:
                 params["pageToken"] = parts[1]
         page = self._run(self._events().list(**params))
-        found = [mapping.to_change(item) for item in page.get("items", [])]
+        zone = self._note_zone(page)
+        found = [mapping.to_change(item, zone) for item in page.get("items", [])]
         next_page = page.get("nextPageToken")
         if next_page:
             head = (

@@ -10,10 +10,10 @@ visible only to the calendar that stores it (our marker for the service's own ev
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared import timezones
 from shared.providers.base import (
     Attendee,
     Change,
@@ -36,24 +36,19 @@ _RESPONSES: dict[str, Response] = {
 }
 
 
-def _zone(name: str | None) -> Any:
-    if not name:
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+def parse_when(value: dict[str, Any], calendar_zone: str | None = None) -> tuple[datetime, bool]:
+    """A start/end object as an aware datetime, and whether it is an all-day date.
+
+    All-day ``date`` values are midnight in the calendar's time zone (the events.list
+    response's ``timeZone``, or calendars.get), not UTC midnight: a day off in Amsterdam is
+    busy from 00:00 to 24:00 Amsterdam time. Unknown zone names raise ``UnknownTimeZone``.
+    """
+    return timezones.from_google(value, calendar_zone=calendar_zone)
 
 
-def parse_when(value: dict[str, Any]) -> tuple[datetime, bool]:
-    """A start/end object as an aware datetime, and whether it is an all-day date."""
-    if "dateTime" in value:
-        moment = datetime.fromisoformat(str(value["dateTime"]))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=_zone(value.get("timeZone")))
-        return moment, False
-    day = datetime.fromisoformat(str(value["date"]))
-    return day.replace(tzinfo=_zone(value.get("timeZone"))), True
+def is_all_day(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is an all-day event (``start.date`` rather than ``start.dateTime``)."""
+    return "date" in (event.get("start") or {}) and "dateTime" not in (event.get("start") or {})
 
 
 def _attendees(event: dict[str, Any]) -> tuple[Attendee, ...]:
@@ -101,9 +96,9 @@ def app_ref(event: dict[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
-def to_view(event: dict[str, Any]) -> EventView:
-    start, all_day = parse_when(event["start"])
-    end, _ = parse_when(event["end"])
+def to_view(event: dict[str, Any], calendar_zone: str | None = None) -> EventView:
+    start, all_day = parse_when(event["start"], calendar_zone)
+    end, _ = parse_when(event["end"], calendar_zone)
     return EventView(
         id=str(event["id"]),
         subject=str(event.get("summary", "")),
@@ -130,8 +125,10 @@ def to_written(event: dict[str, Any]) -> WrittenEvent:
     )
 
 
-def to_change(event: dict[str, Any]) -> Change:
-    """One events.list item as a sync change; ``cancelled`` means deleted from this calendar."""
+def to_change(event: dict[str, Any], calendar_zone: str | None = None) -> Change:
+    """One events.list item as a sync change; ``cancelled`` means deleted from this calendar.
+
+    ``calendar_zone`` is the calendar's time zone (all-day dates are read in it)."""
     if event.get("status") == "cancelled" or "start" not in event:
         return Change(
             id=str(event["id"]),
@@ -140,8 +137,8 @@ def to_change(event: dict[str, Any]) -> Change:
             change_key=str(event.get("etag", "")),
             app_ref=app_ref(event),
         )
-    start, _ = parse_when(event["start"])
-    end, _ = parse_when(event["end"])
+    start, _ = parse_when(event["start"], calendar_zone)
+    end, _ = parse_when(event["end"], calendar_zone)
     return Change(
         id=str(event["id"]),
         start=start,
@@ -156,10 +153,9 @@ def to_change(event: dict[str, Any]) -> Change:
 
 
 def _point(moment: datetime, time_zone: str) -> dict[str, str]:
-    zone = _zone(time_zone)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return {"dateTime": moment.isoformat(), "timeZone": time_zone or "UTC"}
+        moment = moment.replace(tzinfo=timezones.zone(time_zone or "UTC"))
+    return timezones.to_google(moment, time_zone or "UTC")
 
 
 def draft_body(draft: EventDraft) -> dict[str, Any]:

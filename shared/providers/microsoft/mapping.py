@@ -2,7 +2,8 @@
 
 Resources: event (https://learn.microsoft.com/graph/api/resources/event), attendee and
 responseStatus, dateTimeTimeZone, place/room, subscription. We always ask for times in UTC
-(``Prefer: outlook.timezone="UTC"``); other zones are still read correctly when present.
+(``Prefer: outlook.timezone="UTC"``); other zones (Windows or IANA names) are still read
+correctly when present, through :mod:`shared.timezones`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared import timezones
 from shared.providers.base import (
     Attendee,
     AttendeeKind,
@@ -48,31 +49,46 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def parse_dtz(value: Any) -> datetime | None:
-    """A Graph ``dateTimeTimeZone`` as an aware UTC datetime (``None`` when absent)."""
-    if not isinstance(value, dict) or not value.get("dateTime"):
-        return None
-    # Graph writes seven fractional digits; Python reads six.
-    text = _FRACTION.sub(r"\1", str(value["dateTime"]).replace("Z", "+00:00"))
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        name = str(value.get("timeZone") or "UTC")
-        try:
-            zone = ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            # A Windows zone name we cannot resolve: we asked for UTC, so this is the fallback.
-            zone = ZoneInfo("UTC")
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+    """A Graph ``dateTimeTimeZone`` as an aware UTC datetime (``None`` when absent).
+
+    Windows and IANA zone names are both read (:mod:`shared.timezones`); an unknown name raises
+    ``UnknownTimeZone`` naming it instead of being taken for UTC.
+    """
+    return timezones.from_graph(value)
 
 
 def format_dtz(moment: datetime, time_zone: str = "UTC") -> dict[str, str]:
-    """``moment`` (aware) as a ``dateTimeTimeZone`` in ``time_zone`` (IANA; UTC if unknown)."""
-    try:
-        zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone, time_zone = ZoneInfo("UTC"), "UTC"
-    local = moment.astimezone(zone).replace(tzinfo=None)
-    return {"dateTime": local.isoformat(timespec="seconds"), "timeZone": time_zone}
+    """``moment`` (aware) as a ``dateTimeTimeZone`` in ``time_zone`` (IANA or Windows name)."""
+    return timezones.to_graph(moment, time_zone)
+
+
+def event_zone(raw: dict[str, Any]) -> str:
+    """The zone an event was created in: ``originalStartTimeZone``, else ``start.timeZone``."""
+    for name in (raw.get("originalStartTimeZone"), (raw.get("start") or {}).get("timeZone")):
+        if name and str(name).lower() not in ("tzone://microsoft/custom", "customized time zone"):
+            return str(name)
+    return "UTC"
+
+
+def span(raw: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """Start and end of a Graph event as aware UTC datetimes.
+
+    All-day events are dates, not instants: Graph returns them as midnight to midnight in the
+    zone the event was created in, whatever ``Prefer: outlook.timezone`` asks for (event
+    resource, ``isAllDay``: "start and end time must be set to midnight and be in the same time
+    zone"). They are read as the whole local days in that zone (``originalStartTimeZone``), not
+    as UTC midnight.
+    """
+    start_raw, end_raw = raw.get("start"), raw.get("end")
+    if not raw.get("isAllDay"):
+        return parse_dtz(start_raw), parse_dtz(end_raw)
+    if not isinstance(start_raw, dict) or not isinstance(end_raw, dict):
+        return None, None
+    tz = timezones.zone(event_zone(raw))
+    first = datetime.fromisoformat(str(start_raw["dateTime"])[:10]).date()
+    last = datetime.fromisoformat(str(end_raw["dateTime"])[:10]).date()
+    begin, finish = timezones.all_day_bounds(first, last, tz)
+    return begin.astimezone(UTC), finish.astimezone(UTC)
 
 
 def iso_z(moment: datetime) -> str:
@@ -126,7 +142,7 @@ def app_ref(raw: dict[str, Any]) -> str | None:
 
 def event_view(raw: dict[str, Any]) -> EventView:
     organizer = (raw.get("organizer") or {}).get("emailAddress") or {}
-    start, end = parse_dtz(raw.get("start")), parse_dtz(raw.get("end"))
+    start, end = span(raw)
     if start is None or end is None:
         raise ValueError("a Graph event without start or end")
     return EventView(
@@ -151,10 +167,11 @@ def change(raw: dict[str, Any]) -> Change:
     """One delta item; ``@removed`` (deleted, or moved out of the window) is a removal."""
     if "@removed" in raw:
         return Change(id=str(raw["id"]), removed=True)
+    start, end = span(raw)
     return Change(
         id=str(raw["id"]),
-        start=parse_dtz(raw.get("start")),
-        end=parse_dtz(raw.get("end")),
+        start=start,
+        end=end,
         show_as=show_as(raw.get("showAs", "busy")),
         is_cancelled=bool(raw.get("isCancelled")),
         change_key=str(raw.get("changeKey") or ""),
