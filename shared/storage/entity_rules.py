@@ -8,7 +8,9 @@ The rules are Azure Table storage's, enforced in memory too so that a unit test 
   (U+0000-U+001F, U+007F-U+009F).
 * Property names: C# identifiers of at most 255 characters, not a system property.
 * Values: ``str`` (at most 32 K UTF-16 code units), ``int`` (64-bit), ``float``, ``bool``,
-  timezone-aware ``datetime`` (stored as UTC), or ``None`` (not stored).
+  timezone-aware ``datetime`` (stored as UTC, from 1601-01-01 to 9999-12-31: the documented
+  ``Edm.DateTime`` range; an earlier value is written by Azurite but cannot be read back by the
+  SDK, so one such row would fail every query of its partition), or ``None`` (not stored).
 
 Source: "Understanding the Table service data model",
 https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model
@@ -30,6 +32,10 @@ _SYSTEM_PROPERTIES = frozenset({"PartitionKey", "RowKey", "Timestamp", "ETag"})
 _MAX_KEY_BYTES = 1024
 _MAX_STRING_UNITS = 32 * 1024
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# Edm.DateTime: "a 64-bit value expressed as Coordinated Universal Time (UTC). The supported
+# DateTime range begins from 12:00 midnight, January 1, 1601 A.D. (C.E.), UTC. The range ends
+# at December 31, 9999."
+DATETIME_MIN = datetime(1601, 1, 1, tzinfo=UTC)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -73,7 +79,17 @@ def normalize_value(name: str, value: FieldValue) -> FieldValue:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise BadRequest(f"field {name} is a naive datetime; use UTC", code="invalid_field")
-        utc = value.astimezone(UTC)
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError as exc:
+            raise BadRequest(
+                f"field {name} is outside the storable range", code="invalid_field"
+            ) from exc
+        if utc < DATETIME_MIN:
+            raise BadRequest(
+                f"field {name} is before 1601-01-01, the earliest time Table storage keeps",
+                code="invalid_field",
+            )
         # Table storage keeps 100 ns ticks; Python keeps microseconds, so nothing is lost.
         return datetime(
             utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, UTC

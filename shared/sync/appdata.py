@@ -12,6 +12,7 @@ The size is limited (:data:`MAX_BYTES`): Table storage allows 64 KiB per string 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from shared.errors import BadRequest
 from shared.storage.keys import encode_key, join_key
 from shared.storage.tables import Entity, TableStore
+
+log = logging.getLogger(__name__)
 
 APPDATA = "appdata"
 MAX_BYTES = 16 * 1024
@@ -81,6 +84,13 @@ class AppDataStore:
         return self._tables.delete(APPDATA, _partition(org, person), encode_key(event_id))
 
 
-def _decode(entity: Entity) -> dict[str, Any]:
-    value = json.loads(entity.get_str("data") or "{}")
-    return value if isinstance(value, dict) else {}
+def _decode(entity: Entity) -> dict[str, Any] | None:
+    """The attached object, or ``None`` for a row that does not hold one (logged, skipped)."""
+    try:
+        value = json.loads(entity.get_str("data") or "{}")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.warning("skipping unusable appdata row %s/%s", entity.partition_key, entity.row_key)
+        return None
+    return value

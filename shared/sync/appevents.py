@@ -9,18 +9,25 @@ change (or a cancellation) is ``version + 1``. ``removed`` accumulates the peopl
 assigned in an earlier version and are not any more: they must lose the event, and keep being
 "affected" by later writes until then (a push for them that failed is still owed). People whose
 mapping says nothing is in their calendar cost a table read per write, no provider call.
+
+A row this code cannot use (written before a range check existed, or damaged) never fails the
+organisation: readers log it and skip it, ``put`` replaces it with the new content, and ``cancel``
+refuses with 409 ``event_unreadable`` (a ``PUT`` repairs it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from shared.errors import AlreadyExists, ConcurrencyConflict, NotFound
+from shared.errors import AlreadyExists, ConcurrencyConflict, Conflict, NotFound
 from shared.storage.keys import encode_key
 from shared.storage.tables import Entity, TableStore
+
+log = logging.getLogger(__name__)
 
 APPEVENTS = "appevents"
 _WRITE_ATTEMPTS = 5  # optimistic-concurrency retries against a concurrent writer
@@ -138,6 +145,25 @@ def _event(entity: Entity) -> AppEvent:
     )
 
 
+def usable(entity: Entity) -> AppEvent | None:
+    """The event of ``entity``, or ``None`` (logged, without content) when the row is unusable."""
+    try:
+        return _event(entity)
+    except (ValueError, TypeError, OverflowError) as exc:
+        log.warning(
+            "skipping unusable appevents row %s/%s: %s",
+            entity.partition_key,
+            entity.row_key,
+            type(exc).__name__,
+        )
+        return None
+
+
+def _stored_version(entity: Entity) -> int:
+    version = entity.fields.get("version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else 0
+
+
 class AppEvents:
     """Reads and writes the ``appevents`` table with optimistic concurrency."""
 
@@ -149,12 +175,12 @@ class AppEvents:
 
     def get(self, org: str, app_event: str) -> AppEvent | None:
         entity = self._row(org, app_event)
-        return None if entity is None else _event(entity)
+        return None if entity is None else usable(entity)
 
     def active_for(self, org: str) -> list[AppEvent]:
         """The organisation's active events (a late connection's catch-up reads these)."""
         rows = self._tables.query(APPEVENTS, encode_key(org), where={"status": "active"})
-        return [_event(e) for e in rows]
+        return [event for event in map(usable, rows) if event is not None]
 
     def put(self, org: str, app_event: str, content: EventContent, now: datetime) -> Stored:
         """Create or change the event; identical content (and still active) writes nothing."""
@@ -168,7 +194,15 @@ class AppEvents:
                 except AlreadyExists:
                     continue
                 return Stored(event, created=True, changed=True)
-            current = _event(entity)
+            current = usable(entity)
+            if current is None:
+                # Replace the unusable row; nobody can be owed a removal we cannot read.
+                event = AppEvent(
+                    org, app_event, wanted, AppEventStatus.ACTIVE, _stored_version(entity) + 1, now
+                )
+                if self._replace(event, entity.etag):
+                    return Stored(event, created=False, changed=True)
+                continue
             if current.active and current.content == wanted:
                 return Stored(current, created=False, changed=False)
             removed = (set(current.content.people) | set(current.removed)) - set(wanted.people)
@@ -191,7 +225,13 @@ class AppEvents:
             entity = self._row(org, app_event)
             if entity is None:
                 raise NotFound(f"event {app_event} does not exist", code="event_not_found")
-            current = _event(entity)
+            current = usable(entity)
+            if current is None:
+                raise Conflict(
+                    f"event {app_event} is stored in a form that cannot be read; "
+                    "PUT the event again to repair it",
+                    code="event_unreadable",
+                )
             if not current.active:
                 return Stored(current, created=False, changed=False)
             event = replace(

@@ -10,7 +10,10 @@ from pydantic import BaseModel, Field, field_validator
 from shared.errors import BadRequest
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import consent_context
+from shared.http.limits import time_field
 from shared.sync.agenda import agenda, attach_app_data, availability
+from shared.sync.appdata import MAX_BYTES as APPDATA_MAX_BYTES
+from shared.sync.appdata import encode_data
 
 bp = ApiBlueprint("calendar")
 
@@ -27,8 +30,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 class WindowQuery(BaseModel):
-    start: datetime | None = Field(default=None, description="ISO 8601 with offset; default now")
-    end: datetime | None = Field(default=None, description="ISO 8601 with offset; default +7 days")
+    start: datetime | None = time_field("Window start; default now", default=None)
+    end: datetime | None = time_field("Window end; default start + 7 days", default=None)
 
     _tz = field_validator("start", "end")(_aware)
 
@@ -115,7 +118,20 @@ def get_my_events(request: ApiRequest) -> Agenda:
 
 
 class AppDataBody(BaseModel):
-    data: dict[str, Any] = Field(description="The host app's JSON object (at most 16 KiB)")
+    data: dict[str, Any] = Field(
+        description=f"The host app's JSON object (at most {APPDATA_MAX_BYTES // 1024} KiB as "
+        "compact UTF-8 JSON)"
+    )
+
+    @field_validator("data")
+    @classmethod
+    def _fits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Checked before the live calendar read, so an oversized body costs no provider call.
+        try:
+            encode_data(value)
+        except BadRequest as exc:
+            raise ValueError(exc.detail) from exc
+        return value
 
 
 @bp.api(

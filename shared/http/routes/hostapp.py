@@ -14,12 +14,13 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import sync_context
+from shared.http.limits import MAX_EVENT_DURATION, MAX_ID, time_field
 from shared.sync.appevents import AppEvent, AppEvents, EventContent
 from shared.sync.people import MAX_PEOPLE_PER_PUT, People, Person
 from shared.sync.push import PersonOutcome, calendars_by_person, push_event_now
 
 bp = ApiBlueprint("host-app")
-_ID = Field(min_length=1, max_length=200)
+_ID = Field(min_length=1, max_length=MAX_ID)
 MAX_ATTENDEES = 500
 
 
@@ -77,17 +78,24 @@ class EventIn(BaseModel):
     subject: str = Field(min_length=1, max_length=255)
     body: str = Field(default="", max_length=32_000)
     location: str = Field(default="", max_length=255)
-    start: AwareDatetime
-    end: AwareDatetime
-    people: list[str] = Field(max_length=MAX_ATTENDEES)
-    room: str | None = Field(default=None, min_length=1, max_length=200)
+    start: AwareDatetime = time_field("When the event starts")
+    end: AwareDatetime = time_field(
+        f"When it ends: after start, at most {MAX_EVENT_DURATION.days} days later"
+    )
+    people: list[str] = Field(
+        max_length=MAX_ATTENDEES,
+        description=f"Host-app person ids (1 to {MAX_ID} characters each)",
+    )
+    room: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> EventIn:
         if self.end <= self.start:
             raise ValueError("end must be after start")
-        if any(not p or len(p) > 200 for p in self.people):
-            raise ValueError("person ids are 1 to 200 characters")
+        if self.end - self.start > MAX_EVENT_DURATION:
+            raise ValueError(f"an event lasts at most {MAX_EVENT_DURATION.days} days")
+        if any(not p or len(p) > MAX_ID for p in self.people):
+            raise ValueError(f"person ids are 1 to {MAX_ID} characters")
         return self
 
 

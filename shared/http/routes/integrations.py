@@ -13,6 +13,7 @@ from shared.diagnostics.catalogue import load_catalogue
 from shared.errors import Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import callbacks, consent_context, consent_test_flow, retention
+from shared.http.limits import MAX_URL
 from shared.integrations.model import HistoryEntry, Integration, Kind, Provider
 
 bp = ApiBlueprint("integrations")
@@ -149,7 +150,9 @@ def delete_integration(request: ApiRequest) -> Reply:
 
 class TestStart(BaseModel):
     return_to: str | None = Field(
-        default=None, description="Allow-listed URL the admin comes back to after consent"
+        default=None,
+        max_length=MAX_URL,
+        description="Allow-listed URL the admin comes back to after consent",
     )
 
 
@@ -345,7 +348,7 @@ def disable_integration(request: ApiRequest) -> IntegrationView:
 
 
 class AdminConsentQuery(BaseModel):
-    return_to: str | None = None
+    return_to: str | None = Field(default=None, max_length=MAX_URL)
 
 
 class AdminConsentLink(BaseModel):

@@ -10,12 +10,15 @@ from shared.consent.connections import ConnectionStatus
 from shared.errors import NotFound
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import connect_flow
+from shared.http.limits import MAX_URL
 
 bp = ApiBlueprint("me")
 
 
 class ConnectQuery(BaseModel):
-    return_to: str = Field(description="Allow-listed URL to come back to after connecting")
+    return_to: str = Field(
+        max_length=MAX_URL, description="Allow-listed URL to come back to after connecting"
+    )
 
 
 class ConnectRedirect(BaseModel):

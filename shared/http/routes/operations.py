@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from shared.errors import Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import sync_context
+from shared.http.limits import MAX_URL
 from shared.storage.keys import encode_key
 from shared.sync import delivery
 from shared.sync.calendars import calendars_of
@@ -88,7 +89,7 @@ def integration_sync_health(request: ApiRequest) -> SyncHealth:
 class NotificationSettingsBody(BaseModel):
     url: str = Field(
         min_length=8,
-        max_length=2000,
+        max_length=MAX_URL,
         description="https URL for signed notifications (http only to loopback, for development)",
     )
 

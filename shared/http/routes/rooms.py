@@ -49,7 +49,12 @@ def room_directory(request: ApiRequest) -> Directory:
 
 class RoomIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320, description="The room mailbox address")
+    email: str = Field(
+        min_length=3,
+        max_length=320,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="The room mailbox address",
+    )
     paired: bool = Field(default=True, description="Pair with the enabled workspace integration")
 
 
