@@ -56,6 +56,10 @@ class DevHost:
         host_settings: use these instead of reading ``app_dir/host.json``.
         shutdown_grace: seconds ``stop`` lets running invocations finish.
         access_log: log every HTTP request (uvicorn's access log).
+        timers: fire timer triggers on their schedule (wall-clock). Tests that drive the app's
+            clock by hand turn this off and run timers with :meth:`invoke`, because a timer
+            firing on the wall clock in the middle of a scenario adds a sync cycle the scenario
+            did not ask for.
 
     Raises:
         devhost.functions.UnsupportedFunction: a trigger or binding the host cannot run.
@@ -71,12 +75,14 @@ class DevHost:
         host_settings: HostSettings | None = None,
         shutdown_grace: float = 10.0,
         access_log: bool = False,
+        timers: bool = True,
     ) -> None:
         self.app_dir = Path(app_dir) if app_dir is not None else ROOT
         self.settings: ChainMap[str, str] = ChainMap(dict(settings or {}), os.environ)
         self.host_settings = host_settings or HostSettings.load(self.app_dir)
         self.shutdown_grace = shutdown_grace
         self.access_log = access_log
+        self.timers = timers
         self.app = functions.load_app(app, self.app_dir)
         self.functions: dict[str, FunctionEntry] = {e.name: e for e in functions.discover(self.app)}
         self.http_functions = [

@@ -79,7 +79,7 @@ async def serve(host: DevHost, sock: socket.socket, ready: threading.Event) -> N
         tasks = [
             asyncio.create_task(run_timer(e, host.schedules[e.name], host.run, stopping))
             for e in host.functions.values()
-            if e.trigger_type == TIMER
+            if e.trigger_type == TIMER and host.timers
         ]
         tasks += [
             asyncio.create_task(listener.listen(stopping, host.shutdown_grace))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 from pathlib import Path
 
 import httpx
@@ -41,6 +42,18 @@ def test_timer_fires_on_its_every_second_schedule(tmp_path: Path) -> None:
     # Never more often than the schedule says (how late a run may be is a matter of load).
     assert all(gap > 0.5 for gap in gaps), gaps
     assert not any(run["past_due"] for run in runs)
+
+
+def test_a_host_without_timers_runs_them_only_when_invoked(tmp_path: Path) -> None:
+    recorder = Recorder()
+    app = build_app(recorder, tick_schedule="* * * * * *")
+    with DevHost(app, app_dir=tmp_path, timers=False) as host:
+        host.start()
+        # Three schedule points pass; a host with timers would have fired at each of them.
+        time.sleep(3)
+        assert recorder.of("tick") == []
+        host.invoke("tick", timeout=10)
+    assert len(recorder.of("tick")) == 1
 
 
 def test_invoke_runs_a_timer_function_without_a_running_host(tmp_path: Path) -> None:
