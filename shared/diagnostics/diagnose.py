@@ -44,7 +44,10 @@ _TRACE_KEYS: Final = {
 # Google descriptions (lower case) that decide between entries sharing one ``error`` value.
 _CONTEXT_AWARE: Final = ("context-aware", "context aware")
 _CODE_EXCHANGE: Final = ("code verifier", "malformed auth code", "code was already redeemed")
-_SERVICE_ACCOUNT: Final = ("jwt", "account not found", "invalid email or user id")
+_SERVICE_ACCOUNT: Final = ("jwt", "account not found")
+# Domain-wide delegation refusals naming the user to act as (texts as GAM classifies them).
+_UNKNOWN_SUBJECT: Final = ("invalid email or user id", "not a valid email")
+_DELETED_SUBJECT: Final = ("account has been deleted",)
 
 
 def diagnose_microsoft(
@@ -96,9 +99,10 @@ def diagnose_google(
     ``access_denied`` whose description mentions context-aware access ->
     ``google.context_aware_access``, otherwise the user cancelled (``google.access_denied``).
     ``invalid_grant`` -> ``google.invalid_grant`` (revoked or expired refresh token: reconnect)
-    unless the description shows a failed code exchange (``sign_in_expired``) or a rejected
-    service-account assertion (``google.service_account_rejected``). Other values go through the
-    catalogue's ``google:<value>`` matches; the rest is ``unknown`` with the value in
+    unless the description shows a failed code exchange (``sign_in_expired``), a delegation
+    refused for the user to act as (``google.dwd_unknown_user``, ``google.dwd_account_deleted``)
+    or a rejected service-account assertion (``google.service_account_rejected``). Other values
+    go through the catalogue's ``google:<value>`` matches; the rest is ``unknown`` with the value in
     ``details["code"]``. ``raw`` is the description (or the error).
     """
     cat = load_catalogue()
@@ -113,6 +117,10 @@ def diagnose_google(
         if any(k in low for k in _CODE_EXCHANGE) or low.strip() == "bad request":
             # The token endpoint answers a reused or expired code with a bare "Bad Request".
             candidates.append("sign_in_expired")
+        elif any(k in low for k in _UNKNOWN_SUBJECT):
+            candidates.append("google.dwd_unknown_user")
+        elif any(k in low for k in _DELETED_SUBJECT):
+            candidates.append("google.dwd_account_deleted")
         elif any(k in low for k in _SERVICE_ACCOUNT):
             candidates.append("google.service_account_rejected")
         else:
