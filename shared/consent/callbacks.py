@@ -111,6 +111,10 @@ class Callbacks:
             try:
                 self.connects.finish(integration, pending, params)
             except ConnectionFailed as failed:
+                # The admin sees it in the people view and in health (code and time only).
+                ctx.failed_attempts.record(
+                    integration.org, integration.id, pending.subject, failed.code, ctx.clock.now()
+                )
                 if return_to:
                     return CallbackOutcome(
                         location=with_params(return_to, calendar="error", code=failed.code)

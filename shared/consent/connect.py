@@ -173,7 +173,9 @@ class ConnectFlow:
             connected_at=previous.connected_at if previous else now,
             updated_at=now,
         )
-        return ctx.connections.save(connection, token_blob=grant.token_blob)
+        saved = ctx.connections.save(connection, token_blob=grant.token_blob)
+        ctx.failed_attempts.clear(integration.org, integration.id, pending.subject)
+        return saved
 
     def status(self, org: str, subject: str) -> tuple[Integration, Connection | None]:
         integration = self.ctx.active_workspace(org)

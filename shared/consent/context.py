@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.clock import Clock
+from shared.consent.attempts import FailedAttempts
 from shared.consent.connections import ConnectionRepository
 from shared.consent.oauth_state import OAuthStates
 from shared.consent.testruns import TestRunRepository, test_secret_name
@@ -35,6 +36,7 @@ class ConsentContext:
         self.rooms = RoomPairings(self.tables)
         self.lifecycle = IntegrationLifecycle(self.integrations, self.rooms, self.clock)
         self.connections = ConnectionRepository(self.tables, self.secrets)
+        self.failed_attempts = FailedAttempts(self.tables)
         self.testruns = TestRunRepository(self.tables)
         self.states = OAuthStates(self.tables, self.secrets, self.clock)
         self.outbox = Outbox(self.tables, self.clock)

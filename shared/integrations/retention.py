@@ -61,6 +61,8 @@ class RetentionPurge:
             ctx.secrets.delete(name)
             report.secrets_deleted += 1
         report.rows_deleted += ctx.connections.erase_integration(integration.org, integration.id)
+        attempts = ctx.failed_attempts
+        report.rows_deleted += attempts.erase_integration(integration.org, integration.id)
         report.rows_deleted += int(ctx.testruns.erase_integration(integration.org, integration.id))
         ctx.integrations.delete(integration)
         report.erased.append(integration.id)

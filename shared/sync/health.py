@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.consent.connections import ConnectionStatus
 from shared.storage.keys import encode_key
 from shared.storage.queues import QueueSender
 from shared.storage.tables import Entity, FieldValue, TableStore
@@ -38,6 +39,7 @@ class CalendarStatus:
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_error: str
+    last_failure_at: datetime | None
     consecutive_failures: int
     failing_reported: bool
 
@@ -66,6 +68,7 @@ def _status(entity: Entity) -> CalendarStatus:
         last_run_at=_when(entity, "last_run_at"),
         last_success_at=_when(entity, "last_success_at"),
         last_error=entity.get_str("last_error"),
+        last_failure_at=_when(entity, "last_failure_at"),
         consecutive_failures=failures if isinstance(failures, int) else 0,
         failing_reported=entity.fields.get("failing_reported") is True,
     )
@@ -149,6 +152,9 @@ class IntegrationHealth:
     subscriptions_missing: int = 0
     calendars_behind: list[str] = field(default_factory=list)
     poison_messages: int = 0
+    connections_needing_reconnect: int = 0
+    connection_attempts_failed: int = 0
+    calendars_failing: int = 0
 
 
 def integration_health(
@@ -182,6 +188,14 @@ def integration_health(
         else:
             report.subscriptions_healthy += 1
     report.failures_by_kind = dict(failures)
+    report.calendars_failing = sum(failures.values())
+    connections = ctx.connections.for_integration(org, integration_id)
+    report.connections_needing_reconnect = sum(
+        1 for c in connections if c.status is ConnectionStatus.NEEDS_RECONNECT
+    )
+    working = {c.subject for c in connections if c.status is ConnectionStatus.CONNECTED}
+    attempts = ctx.failed_attempts.for_integration(org, integration_id)
+    report.connection_attempts_failed = sum(1 for s in attempts if s not in working)
     return report
 
 

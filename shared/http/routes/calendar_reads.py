@@ -11,6 +11,7 @@ from shared.errors import BadRequest
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import consent_context
 from shared.http.limits import time_field
+from shared.providers.urls import check_event_id
 from shared.sync.agenda import agenda, attach_app_data, availability
 from shared.sync.appdata import MAX_BYTES as APPDATA_MAX_BYTES
 from shared.sync.appdata import encode_data
@@ -143,7 +144,7 @@ def put_my_event_app_data(request: ApiRequest) -> Reply:
         ctx,
         request.route["org"],
         request.require_caller().subject,
-        request.route["event"],
+        check_event_id(request.route["event"]),
         body.data,
     )
     return Reply(status=204)

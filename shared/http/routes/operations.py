@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from shared.consent.attempts import FailedAttempt
+from shared.consent.connections import ConnectionStatus
 from shared.errors import Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import sync_context
@@ -58,6 +61,13 @@ class SyncHealth(BaseModel):
         description="People whose last successful sync is older than two cycles"
     )
     poison_messages: int = Field(description="Messages in sync-calendar-poison")
+    connections_needing_reconnect: int = Field(
+        description="Connections whose tokens stopped working: the person must connect again"
+    )
+    connection_attempts_failed: int = Field(
+        description="People whose last attempt to connect failed and who are not connected"
+    )
+    calendars_failing: int = Field(description="Calendars whose last sync run failed")
 
 
 @bp.api(
@@ -83,6 +93,9 @@ def integration_sync_health(request: ApiRequest) -> SyncHealth:
         subscriptions_missing=report.subscriptions_missing,
         calendars_behind=report.calendars_behind,
         poison_messages=report.poison_messages,
+        connections_needing_reconnect=report.connections_needing_reconnect,
+        connection_attempts_failed=report.connection_attempts_failed,
+        calendars_failing=report.calendars_failing,
     )
 
 
@@ -142,11 +155,18 @@ def get_notification_settings(request: ApiRequest) -> NotificationSettingsView:
 
 class SyncedPerson(BaseModel):
     person: str = Field(description="The host app's person id (the user's token subject)")
-    account: str = Field(description="The calendar account the person connected")
-    status: str = Field(description="connected, or needs_reconnect")
-    connected_at: datetime
+    account: str = Field(description="The calendar account the person connected ('' if none)")
+    status: str = Field(
+        description="connected, needs_reconnect, or not_connected (only a failed attempt)"
+    )
+    connected_at: datetime | None = None
     last_sync: datetime | None = Field(default=None, description="Last successful sync")
-    last_error: str | None = None
+    last_error: str | None = Field(
+        default=None,
+        description="Code of the latest of: the last failed connection attempt, the reason the "
+        "connection needs reconnecting, the calendar's failing sync (see /diagnostics/{code})",
+    )
+    last_error_at: datetime | None = None
 
 
 class SyncedPeople(BaseModel):
@@ -166,9 +186,16 @@ def list_integration_people(request: ApiRequest) -> SyncedPeople:
     org = request.route["org"]
     integration = ctx.integrations.get(org, request.route["id"])
     synced = {s.calendar_key: s for s in statuses(ctx.tables, org, integration.id)}
+    attempts = ctx.failed_attempts.for_integration(org, integration.id)
     items = []
     for connection in ctx.connections.for_integration(org, integration.id):
         status = synced.get(f"{integration.id}:{encode_key(connection.subject)}")
+        errors: list[_Error | FailedAttempt | None] = [attempts.pop(connection.subject, None)]
+        if connection.status is ConnectionStatus.NEEDS_RECONNECT and connection.last_error:
+            errors.append(_Error(connection.last_error, connection.updated_at))
+        if status is not None and status.last_error and status.last_failure_at is not None:
+            errors.append(_Error(status.last_error, status.last_failure_at))
+        latest = _latest(errors)
         items.append(
             SyncedPerson(
                 person=connection.subject,
@@ -176,7 +203,30 @@ def list_integration_people(request: ApiRequest) -> SyncedPeople:
                 status=connection.status.value,
                 connected_at=connection.connected_at,
                 last_sync=status.last_success_at if status else None,
-                last_error=(status.last_error or None) if status else connection.last_error,
+                last_error=latest.code if latest else None,
+                last_error_at=latest.at if latest else None,
+            )
+        )
+    # People who tried and never got connected.
+    for attempt in attempts.values():
+        items.append(
+            SyncedPerson(
+                person=attempt.subject,
+                account="",
+                status="not_connected",
+                last_error=attempt.code,
+                last_error_at=attempt.at,
             )
         )
     return SyncedPeople(items=sorted(items, key=lambda p: p.person))
+
+
+@dataclass(frozen=True)
+class _Error:
+    code: str
+    at: datetime
+
+
+def _latest(errors: list[_Error | FailedAttempt | None]) -> _Error | FailedAttempt | None:
+    found = [e for e in errors if e is not None]
+    return max(found, key=lambda e: e.at) if found else None

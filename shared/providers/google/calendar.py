@@ -33,6 +33,7 @@ from shared.providers.google import errors, mapping
 from shared.providers.google.directory import list_rooms
 from shared.providers.google.transport import authorized_http
 from shared.providers.retry import RetryPolicy
+from shared.providers.urls import checked
 from shared.settings import Settings
 
 MAX_PAGE = 2500  # events.list maxResults ceiling
@@ -77,7 +78,7 @@ class GoogleCalendarClient:
     ) -> None:
         self._settings = settings
         self._tokens = tokens
-        self.calendar_id = calendar_id
+        self.calendar_id = checked(calendar_id)
         self._retry = retry
         self._sleep = sleep
         self._http: Any = None
@@ -177,7 +178,9 @@ class GoogleCalendarClient:
 
     def get_event(self, event_id: str) -> EventView | None:
         try:
-            event = self._run(self._events().get(calendarId=self.calendar_id, eventId=event_id))
+            event = self._run(
+                self._events().get(calendarId=self.calendar_id, eventId=checked(event_id))
+            )
         except ProviderNotFound:
             return None
         # events.get still returns deleted events, as status "cancelled".
@@ -223,7 +226,9 @@ class GoogleCalendarClient:
         and its etag guards the patch against a concurrent delete.
         """
         if if_match is None:
-            current = self._run(self._events().get(calendarId=self.calendar_id, eventId=event_id))
+            current = self._run(
+                self._events().get(calendarId=self.calendar_id, eventId=checked(event_id))
+            )
             if current.get("status") == "cancelled":
                 raise ProviderNotFound(
                     "the event was deleted in Google Calendar",
@@ -233,7 +238,7 @@ class GoogleCalendarClient:
             if_match = str(current["etag"])
         request = self._events().patch(
             calendarId=self.calendar_id,
-            eventId=event_id,
+            eventId=checked(event_id),
             body=mapping.draft_body(draft),
             sendUpdates="all",
         )
@@ -245,7 +250,7 @@ class GoogleCalendarClient:
         try:
             self._run(
                 self._events().delete(
-                    calendarId=self.calendar_id, eventId=event_id, sendUpdates="all"
+                    calendarId=self.calendar_id, eventId=checked(event_id), sendUpdates="all"
                 )
             )
         except ProviderNotFound:

@@ -34,6 +34,7 @@ from shared.errors import (
     ReconnectNeeded,
 )
 from shared.providers.base import AccessToken, AuthStart, DelegatedAuth, Grant, TokenSource
+from shared.providers.urls import segment
 from shared.settings import Settings, resolve_path
 
 PROVIDER = "microsoft"
@@ -119,7 +120,7 @@ class MicrosoftAppAuth:
         *,
         http_client: requests.Session | None = None,
     ) -> None:
-        self._authority = f"{authority_host.rstrip('/')}/{tenant_id}"
+        self._authority = f"{authority_host.rstrip('/')}/{segment(tenant_id)}"
         self._client_id = client_id
         self._secret = client_secret
         self._session = http_client or trusted_session(ca_bundle)
@@ -199,7 +200,7 @@ class MicrosoftDelegatedAuth:
             return msal.ConfidentialClientApplication(
                 self._client_id,
                 client_credential=self._secret,
-                authority=f"{self._host}/{tenant}",
+                authority=f"{self._host}/{segment(tenant)}",
                 instance_discovery=False,
                 http_client=self._session,
                 http_cache=_http_cache(),
@@ -394,7 +395,7 @@ class MicrosoftDelegatedAuth:
                 "state": state,
             }
         )
-        return f"{self._host}/{tenant or 'organizations'}/v2.0/adminconsent?{query}"
+        return f"{self._host}/{segment(tenant or 'organizations')}/v2.0/adminconsent?{query}"
 
     @staticmethod
     def parse_admin_consent(params: Mapping[str, str]) -> tuple[str, bool]:

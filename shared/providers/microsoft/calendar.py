@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
 
@@ -30,6 +29,7 @@ from shared.providers.base import (
 from shared.providers.microsoft import mapping
 from shared.providers.microsoft.graph_http import GraphHttp
 from shared.providers.retry import RetryPolicy
+from shared.providers.urls import segment
 from shared.settings import Settings
 
 UTC_PREFER = 'outlook.timezone="UTC"'
@@ -64,7 +64,7 @@ class GraphCalendarClient:
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.user = user
-        self._prefix = "me" if user == "me" else f"users/{quote(user, safe='@')}"
+        self._prefix = "me" if user == "me" else f"users/{segment(user)}"
         key = mailbox_key or (f"me:{id(tokens)}" if user == "me" else user)
         extra: dict[str, Any] = {"retry": retry} if retry is not None else {}
         if sleep is not None:
@@ -106,7 +106,7 @@ class GraphCalendarClient:
         """One event, or ``None`` when it is gone."""
         try:
             raw = self._graph.get_json(
-                f"{self._prefix}/events/{quote(event_id, safe='')}",
+                f"{self._prefix}/events/{segment(event_id)}",
                 params={"$expand": mapping.EXPAND_APP_REF},
                 headers={"Prefer": UTC_PREFER},
             )
@@ -138,7 +138,7 @@ class GraphCalendarClient:
             )
         response = self._graph.request(
             "PATCH",
-            f"{self._prefix}/events/{quote(event_id, safe='')}",
+            f"{self._prefix}/events/{segment(event_id)}",
             json=mapping.draft_body(draft, create=False),
             headers=headers,
         )
@@ -147,7 +147,7 @@ class GraphCalendarClient:
     def delete_event(self, event_id: str) -> None:
         """``DELETE``; as organizer of a meeting this sends the cancellation. Gone is done."""
         try:
-            self._graph.request("DELETE", f"{self._prefix}/events/{quote(event_id, safe='')}")
+            self._graph.request("DELETE", f"{self._prefix}/events/{segment(event_id)}")
         except ProviderNotFound:
             return
 
@@ -220,7 +220,7 @@ class GraphCalendarClient:
         (the caller creates a new one)."""
         raw = self._graph.request(
             "PATCH",
-            f"subscriptions/{quote(subscription.id, safe='')}",
+            f"subscriptions/{segment(subscription.id)}",
             json={"expirationDateTime": mapping.iso_z(expires_at)},
         ).json()
         renewed = mapping.subscription(raw)
@@ -229,7 +229,7 @@ class GraphCalendarClient:
     def unsubscribe(self, subscription: Subscription) -> None:
         """``DELETE /subscriptions/{id}``; already gone is done."""
         try:
-            self._graph.request("DELETE", f"subscriptions/{quote(subscription.id, safe='')}")
+            self._graph.request("DELETE", f"subscriptions/{segment(subscription.id)}")
         except ProviderNotFound:
             return
 
