@@ -7,7 +7,9 @@ A delta round starts with ``startDateTime``/``endDateTime`` (a full sync of the 
 ``@odata.deltaLink`` (``$deltatoken``). Tokens are opaque and stored; an unknown or invalidated
 token gives 410 ``SyncStateNotFound`` as Exchange answers. Deleted events, and changed events now
 outside the window, come back as ``{"id": ..., "@removed": {"reason": "deleted"}}`` (Graph reports
-events moved out of the window that way too).
+events moved out of the window that way too). Series are expanded: a round returns the
+occurrences and exceptions inside the window, never the master; a change of the master reports
+each of its occurrences in the window again (:mod:`.series`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
+from simulator.microsoft.graph import series
 from simulator.microsoft.graph.errors import GraphError
 from simulator.microsoft.graph.events import render
 from simulator.microsoft.graph.state import DeltaCursor, GraphState, StoredEvent, graph_state
@@ -54,8 +57,42 @@ def overlaps(ev: StoredEvent, start: datetime, end: datetime) -> bool:
 def in_window(
     state: GraphState, mailbox_id: str, start: datetime, end: datetime
 ) -> list[StoredEvent]:
-    events = [e for e in state.mailbox(mailbox_id).live() if overlaps(e, start, end)]
-    return sorted(events, key=lambda e: (e.start, e.id))
+    """Single events, occurrences and exceptions in the window (series expanded)."""
+    return series.in_window(state, mailbox_id, start, end)
+
+
+def _changed_ids(state: GraphState, cursor: DeltaCursor) -> tuple[list[str], set[str]]:
+    """The ids a new round reports, and the occurrence ids known present after it.
+
+    A changed master stands for its occurrences in the window (delta never returns masters):
+    they are all reported, and those the rule no longer produces (the series ended early or
+    was deleted) come back as removed.
+    """
+    mailbox = state.mailbox(cursor.mailbox_id)
+    changed = sorted(
+        (e for e in mailbox.events.values() if e.version > cursor.upto), key=lambda e: e.version
+    )
+    ids: list[str] = []
+    known = set(cursor.known)
+    for ev in changed:
+        if ev.kind != "seriesMaster":
+            ids.append(ev.id)
+            known.discard(ev.id)  # an exception or a cancellation now stands for itself
+            continue
+        prefix = ev.id + "-"
+        now = (
+            set()
+            if ev.deleted
+            else {
+                e.id
+                for e in series.instances(mailbox, ev, cursor.start, cursor.end)
+                if e.kind == "occurrence"
+            }
+        )
+        before = {k for k in known if k.startswith(prefix)}
+        ids.extend(sorted(now | before))
+        known = (known - before) | now
+    return list(dict.fromkeys(ids)), known
 
 
 def removed(event_id: str) -> dict[str, Any]:
@@ -89,10 +126,7 @@ def delta_page(world: World, mailbox_id: str, request: Request, size: int) -> di
                 raise _gone()
             if delta:
                 # A new round: every event changed since the token, deleted ones included.
-                changed = [
-                    e for e in state.mailbox(mailbox_id).events.values() if e.version > cursor.upto
-                ]
-                changed.sort(key=lambda e: e.version)
+                pending, known = _changed_ids(state, cursor)
                 cursor = DeltaCursor(
                     mailbox_id,
                     cursor.start,
@@ -100,10 +134,12 @@ def delta_page(world: World, mailbox_id: str, request: Request, size: int) -> di
                     since=cursor.upto,
                     upto=state.seq,
                     select=cursor.select,
-                    pending=[e.id for e in changed],
+                    pending=pending,
+                    known=known,
                 )
         else:
             start, end = window(request)
+            present = in_window(state, mailbox_id, start, end)
             cursor = DeltaCursor(
                 mailbox_id,
                 start,
@@ -111,14 +147,18 @@ def delta_page(world: World, mailbox_id: str, request: Request, size: int) -> di
                 since=-1,
                 upto=state.seq,
                 select=params.get("$select"),
-                pending=[e.id for e in in_window(state, mailbox_id, start, end)],
+                pending=[e.id for e in present],
+                known={e.id for e in present if e.kind == "occurrence"},
             )
         page_ids, rest = cursor.pending[:size], cursor.pending[size:]
         mailbox = state.mailbox(mailbox_id)
         value = []
         for event_id in page_ids:
-            ev = mailbox.events[event_id]
-            if ev.deleted or not overlaps(ev, cursor.start, cursor.end):
+            ev = series.lookup(mailbox, event_id)
+            if ev is None or ev.deleted or not overlaps(ev, cursor.start, cursor.end):
+                if ev is None:
+                    value.append(removed(event_id))
+                    continue
                 if cursor.since >= 0 or ev.deleted:
                     value.append(removed(event_id))
                 continue
@@ -129,12 +169,25 @@ def delta_page(world: World, mailbox_id: str, request: Request, size: int) -> di
         }
         if rest:
             nxt = DeltaCursor(
-                mailbox_id, cursor.start, cursor.end, cursor.since, cursor.upto, cursor.select, rest
+                mailbox_id,
+                cursor.start,
+                cursor.end,
+                cursor.since,
+                cursor.upto,
+                cursor.select,
+                rest,
+                cursor.known,
             )
             body["@odata.nextLink"] = base + "?" + urlencode({"$skiptoken": _store(state, nxt)})
         else:
             done = DeltaCursor(
-                mailbox_id, cursor.start, cursor.end, cursor.upto, cursor.upto, cursor.select
+                mailbox_id,
+                cursor.start,
+                cursor.end,
+                cursor.upto,
+                cursor.upto,
+                cursor.select,
+                known=cursor.known,
             )
             body["@odata.deltaLink"] = base + "?" + urlencode({"$deltatoken": _store(state, done)})
         body["value"] = value

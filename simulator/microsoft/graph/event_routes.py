@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from simulator.microsoft.directory import MsUser
-from simulator.microsoft.graph import delta, operations
+from simulator.microsoft.graph import delta, operations, series
 from simulator.microsoft.graph.auth import caller, mailbox_owner
 from simulator.microsoft.graph.errors import GraphError
 from simulator.microsoft.graph.events import find, render
@@ -52,7 +52,13 @@ async def list_events(world: World, request: Request) -> Response:
     owner = _owner(world, request)
     size, skip = page_size(request), int(request.query_params.get("$skip", "0") or 0)
     with world.lock:
-        events = graph_state(world).mailbox(owner.id).live()
+        # /events lists single events and series masters; instances only through
+        # calendarView or /instances.
+        events = [
+            e
+            for e in graph_state(world).mailbox(owner.id).live()
+            if e.kind in ("singleInstance", "seriesMaster")
+        ]
         page = events[skip : skip + size]
         value = [render(e, _tz(request), request.query_params.get("$select")) for e in page]
         more = skip + size < len(events)
@@ -136,6 +142,27 @@ async def calendar_view(world: World, request: Request) -> Response:
     return ok(body, headers=_applied(request))
 
 
+async def list_instances(world: World, request: Request) -> Response:
+    """``GET /events/{id}/instances``: the occurrences and exceptions of a series master in
+    ``startDateTime``..``endDateTime`` (https://learn.microsoft.com/graph/api/event-list-instances)."""
+    owner = _owner(world, request)
+    start, end = delta.window(request)
+    with world.lock:
+        state = graph_state(world)
+        master = find(state, owner.id, request.path_params["event_id"])
+        found = (
+            series.instances(state.mailbox(owner.id), master, start, end)
+            if master.kind == "seriesMaster"
+            else []
+        )
+        select = request.query_params.get("$select")
+        value = [render(e, _tz(request), select) for e in found]
+    return ok(
+        {"@odata.context": f"{root(world)}/$metadata#Collection(event)", "value": value},
+        headers=_applied(request),
+    )
+
+
 async def calendar_view_delta(world: World, request: Request) -> Response:
     owner = _owner(world, request)
     size = page_size(request)
@@ -165,6 +192,11 @@ def routes(world: World) -> list[BaseRoute]:
                 f"{p}/events/{{event_id}}/{{action}}",
                 endpoint(world, respond_event),
                 methods=["POST"],
+            ),
+            Route(
+                f"{p}/events/{{event_id}}/instances",
+                endpoint(world, list_instances),
+                methods=["GET"],
             ),
             Route(f"{p}/calendarView", endpoint(world, calendar_view), methods=["GET"]),
             Route(f"{p}/calendarView/delta", endpoint(world, calendar_view_delta), methods=["GET"]),

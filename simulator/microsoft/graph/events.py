@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from simulator.microsoft.directory import MsUser
-from simulator.microsoft.graph import dispatch
+from simulator.microsoft.graph import dispatch, recurrence, series
 from simulator.microsoft.graph.errors import GraphError, bad_request, item_not_found
 from simulator.microsoft.graph.state import (
     GraphState,
@@ -25,7 +25,7 @@ from simulator.microsoft.graph.state import (
     new_change_key,
     new_event_id,
 )
-from simulator.microsoft.graph.times import format_dt, iso_utc, parse_dtz
+from simulator.microsoft.graph.times import format_dt, iso_utc, parse_dtz, zone
 from simulator.world import World
 
 NEVER = "0001-01-01T00:00:00Z"
@@ -53,6 +53,7 @@ WRITABLE = {
     "responseRequested",
     "allowNewTimeProposals",
     "hideAttendees",
+    "recurrence",
 }
 
 
@@ -141,6 +142,15 @@ def _apply(ev: StoredEvent, patch: dict[str, Any]) -> None:
             data["showAs"] = value
         elif key == "categories":
             data["categories"] = [str(c) for c in (value or [])]
+        elif key == "recurrence":
+            if ev.kind in ("occurrence", "exception"):
+                continue  # an instance of a series cannot carry a rule of its own
+            if value is None:
+                data["recurrence"] = None
+                data["type"] = "singleInstance"
+            else:
+                data["recurrence"] = recurrence.validate(value)
+                data["type"] = "seriesMaster"
         else:
             data[key] = copy.deepcopy(value)
     if ev.start is None or ev.end is None:
@@ -149,9 +159,33 @@ def _apply(ev: StoredEvent, patch: dict[str, Any]) -> None:
         raise bad_request(
             "The Event's end time must be after the start time.", "ErrorInvalidRequest"
         )
+    if data.get("recurrence") and not data["recurrence"]["range"]["recurrenceTimeZone"]:
+        data["recurrence"]["range"]["recurrenceTimeZone"] = data["originalStartTimeZone"]
+    if data.get("isAllDay"):
+        _check_all_day(ev)
     if "location" in patch and "locations" not in patch:
         loc = data["location"]
         data["locations"] = [loc] if loc.get("displayName") else []
+
+
+def _check_all_day(ev: StoredEvent) -> None:
+    # event resource, isAllDay: "If true, regardless of whether it's a single-day or multi-day
+    # event, start, and end time must be set to midnight and be in the same time zone."
+    assert ev.start is not None
+    assert ev.end is not None
+    tz = zone(str(ev.data["originalStartTimeZone"]))
+    for moment in (ev.start, ev.end):
+        local = moment.astimezone(tz)
+        if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+            raise bad_request(
+                "Start and end of an all-day event must be midnight in its time zone.",
+                "ErrorInvalidRequest",
+            )
+    if ev.data["originalStartTimeZone"] != ev.data["originalEndTimeZone"] or ev.end <= ev.start:
+        raise bad_request(
+            "An all-day event must end at a later midnight in the same time zone.",
+            "ErrorInvalidRequest",
+        )
 
 
 def new_event(
@@ -217,7 +251,8 @@ def new_event(
 
 
 def find(state: GraphState, mailbox_id: str, event_id: str) -> StoredEvent:
-    ev = state.mailbox(mailbox_id).events.get(event_id)
+    """A live event, or an untouched occurrence of a series (computed); 404 otherwise."""
+    ev = series.lookup(state.mailbox(mailbox_id), event_id)
     if ev is None or ev.deleted:
         raise item_not_found()
     return ev
@@ -271,6 +306,10 @@ def render(
     assert ev.start is not None
     assert ev.end is not None
     tz = tz_name or "UTC"
+    if ev.data.get("isAllDay"):
+        # All-day events are dates: Graph returns them as midnights in the zone they were
+        # created in, whatever Prefer: outlook.timezone asks for.
+        tz = str(ev.data.get("originalStartTimeZone") or "UTC")
     out: dict[str, Any] = {"@odata.etag": etag(ev)}
     out.update(copy.deepcopy(ev.data))
     out["start"] = format_dt(ev.start, tz)

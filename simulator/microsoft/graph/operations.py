@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.microsoft.directory import MsUser
-from simulator.microsoft.graph import meetings
+from simulator.microsoft.graph import meetings, series
 from simulator.microsoft.graph.errors import GraphError
 from simulator.microsoft.graph.events import delete_event, find, new_event, update_event
 from simulator.microsoft.graph.state import StoredEvent, graph_state
@@ -47,9 +47,18 @@ def update(
     if not isinstance(patch, dict):
         raise GraphError(400, "ErrorInvalidRequest", "The request body must be a JSON object.")
     with world.lock:
-        ev = find(graph_state(world), owner.id, event_id)
+        state = graph_state(world)
+        ev = find(state, owner.id, event_id)
+        if ev.kind == "occurrence":
+            # Editing one occurrence makes it an exception of its series
+            # (https://learn.microsoft.com/graph/outlook-schedule-recurring-events).
+            series.make_exception(state, ev)
         before = (ev.start, ev.end)
         update_event(world, ev, patch, if_match)
+        if ev.kind == "seriesMaster":
+            # A changed rule (e.g. the series ends early) drops exceptions it no longer has.
+            for gone in series.outside(state, ev):
+                delete_event(world, gone)
         times_changed = before != (ev.start, ev.end)
         if ev.data["isOrganizer"] and (ev.data["attendees"] or "attendees" in patch):
             if times_changed:
@@ -60,12 +69,22 @@ def update(
 
 
 def delete(world: World, owner: MsUser, event_id: str) -> None:
-    """Delete an event; an organizer's meeting is cancelled for its attendees."""
+    """Delete an event; an organizer's meeting is cancelled for its attendees.
+
+    Deleting one occurrence cancels it (it leaves the series); deleting a master deletes the
+    whole series, exceptions included.
+    """
     with world.lock:
-        ev = find(graph_state(world), owner.id, event_id)
-        if ev.data["isOrganizer"] and ev.data["attendees"]:
+        state = graph_state(world)
+        ev = find(state, owner.id, event_id)
+        if ev.kind == "occurrence":
+            series.keep(state, ev)
+        elif ev.data["isOrganizer"] and ev.data["attendees"]:
             meetings.cancel_meeting(world, ev)
         delete_event(world, ev)
+        if ev.kind == "seriesMaster":
+            for gone in series.outside(state, ev):
+                delete_event(world, gone)
 
 
 def cancel(world: World, owner: MsUser, event_id: str) -> None:

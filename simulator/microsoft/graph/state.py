@@ -41,6 +41,11 @@ class StoredEvent:
     start: datetime | None = None
     end: datetime | None = None
 
+    @property
+    def kind(self) -> str:
+        """``singleInstance``, ``seriesMaster``, ``occurrence`` or ``exception``."""
+        return str(self.data.get("type") or "singleInstance")
+
 
 @dataclass
 class Mailbox:
@@ -79,6 +84,9 @@ class DeltaCursor:
     upto: int  # the sequence value this round covers
     select: str | None
     pending: list[str] = field(default_factory=list)  # event ids still to return in this round
+    # Occurrence ids of series reported as present in the window so far: when a master changes
+    # (ended early, deleted), those no longer produced by its rule are reported ``@removed``.
+    known: set[str] = field(default_factory=set)
 
 
 @dataclass
