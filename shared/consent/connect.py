@@ -65,19 +65,23 @@ def mark_needs_reconnect(ctx: ConsentContext, connection: Connection, exc: Recon
     fresh = ctx.connections.get(connection.org, connection.integration_id, connection.subject)
     if fresh is None or fresh.status is ConnectionStatus.NEEDS_RECONNECT:
         return
-    fresh.status = ConnectionStatus.NEEDS_RECONNECT
-    fresh.last_error = exc.provider_code or exc.code
-    fresh.updated_at = ctx.clock.now()
-    ctx.connections.save(fresh)
+    # Tell first, then record: a crash between the two repeats the append (same episode key:
+    # the connection's last change, which the failed save did not move), never loses it.
+    episode = f"{connection.integration_id}|{connection.subject}|{fresh.updated_at.isoformat()}"
     ctx.outbox.append(
         connection.org,
         "reconnect_needed",
         {
             "subject": connection.subject,
             "integration_id": connection.integration_id,
-            "provider_code": fresh.last_error,
+            "provider_code": exc.provider_code or exc.code,
         },
+        dedupe_key=episode,
     )
+    fresh.status = ConnectionStatus.NEEDS_RECONNECT
+    fresh.last_error = exc.provider_code or exc.code
+    fresh.updated_at = ctx.clock.now()
+    ctx.connections.save(fresh)
 
 
 def connection_tokens(

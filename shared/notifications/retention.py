@@ -2,11 +2,12 @@
 
 The hourly maintenance timer calls :meth:`NotificationRetention.run`. It deletes
 
-* notifications (table ``notifications``) whose ``at`` is older than the retention, and
-* de-duplication keys (table ``notificationkeys``) whose ``at`` is older than the retention,
+* notifications (table ``notifications``, id rows) whose ``at`` is older than the retention,
+* de-duplication keys (the ``!key:`` rows of the same partitions, and those left in the former
+  table ``notificationkeys``) whose ``at`` is older than the retention,
 
 in entity group transactions of at most ``MAX_BATCH`` deletes per partition. The per-organisation
-counter (``notificationseq``) is never touched, so ids are never reused: a host app, or the
+counter (row ``!seq``) is never touched, so ids are never reused: a host app, or the
 webhook deliverer, resuming with an ``after`` whose notification was pruned reads on from the
 next one that is left (``Outbox.after`` is a strictly-greater ``RowKey`` range, not a lookup).
 
@@ -14,12 +15,13 @@ A notification not yet delivered to a webhook that kept failing is pruned all th
 the retention the feed (``GET /orgs/{org}/notifications``) is the source of truth and the
 webhook is a convenience on top of it (docs/decisions.md, "Notification retention").
 
-Reading cost. Notification ids follow time (the id is taken right after ``at``), so each
-organisation's partition is read from its oldest row and the walk stops at the first row that is
-still young: a run reads what it deletes plus one page. Two appends racing on different
-instances can leave an id with an ``at`` a few milliseconds older than its predecessor's; such
-a row is deleted by the next run that reaches it. De-duplication keys are hashes, in no time
-order, so their table is read whole; it holds only the retention's worth of keys.
+Reading cost. Notification ids follow time (``at`` is taken right before the transaction that
+commits the id), so each organisation's feed is read from its oldest row and the walk stops at
+the first row that is still young: a run reads what it deletes plus one page. Two appends
+racing on different instances can leave an id with an ``at`` a few milliseconds older than its
+predecessor's; such a row is deleted by the next run that reaches it. De-duplication keys are
+hashes, in no time order, so each organisation's keys are read whole; they are only the
+retention's worth.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.clock import Clock
-from shared.notifications.outbox import NOTIFICATIONS, SENT, SEQUENCE
+from shared.notifications.outbox import FEED_FLOOR, KEY_PREFIX, NOTIFICATIONS, SENT, SEQUENCE
 from shared.storage.bulk import delete_entities
 from shared.storage.tables import MAX_BATCH, Entity, TableStore
 
@@ -77,11 +79,12 @@ class NotificationRetention:
         deletes. Raises ``StorageUnavailable`` when the table store does not answer.
         """
         cutoff = (now or self._clock.now()) - self._retention
-        # Every organisation that ever had a notification has a counter row: one row per
-        # organisation, so this is a small read.
+        # Every organisation that ever had a notification has a row in ``notificationseq``: one
+        # row per organisation, so this is a small read.
         partitions = [counter.partition_key for counter in self._tables.query(SEQUENCE)]
         notifications = sum(self._purge_feed(partition, cutoff) for partition in partitions)
-        keys = self._purge_keys(cutoff)
+        keys = sum(self._purge_partition_keys(partition, cutoff) for partition in partitions)
+        keys += self._purge_keys(cutoff)
         if notifications or keys:
             log.info(
                 "notification retention: %d notifications and %d de-duplication keys older "
@@ -96,7 +99,7 @@ class NotificationRetention:
         """Delete one organisation's expired notifications, oldest first; returns how many."""
         deleted = 0
         batch: list[Entity] = []
-        for entity in self._tables.query(NOTIFICATIONS, partition):
+        for entity in self._tables.query(NOTIFICATIONS, partition, row_key_after=FEED_FLOOR):
             expired = _expired(entity, cutoff)
             if expired is False:
                 break  # ids follow time: the rest of the partition is younger
@@ -110,8 +113,22 @@ class NotificationRetention:
             deleted += self._delete(NOTIFICATIONS, batch)
         return deleted
 
+    def _purge_partition_keys(self, partition: str, cutoff: datetime) -> int:
+        """Delete one organisation's expired ``!key:`` rows; returns how many."""
+        deleted = 0
+        batch: list[Entity] = []
+        for entity in self._tables.query(NOTIFICATIONS, partition, row_key_prefix=KEY_PREFIX):
+            if _expired(entity, cutoff):
+                batch.append(entity)
+            if len(batch) == MAX_BATCH:
+                deleted += self._delete(NOTIFICATIONS, batch)
+                batch = []
+        if batch:
+            deleted += self._delete(NOTIFICATIONS, batch)
+        return deleted
+
     def _purge_keys(self, cutoff: datetime) -> int:
-        """Delete expired de-duplication keys of every organisation; returns how many."""
+        """Delete expired keys left in the former key table; returns how many."""
         deleted = 0
         batch: list[Entity] = []
         # A whole-table query comes ordered by partition, so one partition's batch is complete

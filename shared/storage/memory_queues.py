@@ -3,7 +3,8 @@
 Passes ``tests/contract/test_queue_contract.py`` with the Azure adapter. A delayed message is
 hidden until the injectable ``clock`` (seconds, like :func:`time.time`) reaches its visible-after
 time, so tests move the clock instead of sleeping. :meth:`MemoryQueueSender.take` lets a test
-play the queue trigger.
+play the queue trigger. ``sender.faults`` (a :class:`~shared.storage.faults.StoreFaults`) fails
+calls on command, before or after a message is stored; unarmed it changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.storage.faults import StoreFaults, lost_answer
 from shared.storage.queue_rules import check_delay, check_queue_name, decode_body, encode_body
 from shared.storage.queues import QueuedMessage
 
@@ -33,6 +35,7 @@ class MemoryQueueSender:
         self._clock = clock
         self._lock = threading.Lock()
         self._queues: dict[str, list[_Stored]] = {}
+        self.faults = StoreFaults()
 
     def _queue(self, name: str) -> list[_Stored]:
         check_queue_name(name)
@@ -41,10 +44,13 @@ class MemoryQueueSender:
     def send(self, queue: str, body: Mapping[str, Any], *, delay_seconds: int = 0) -> None:
         check_delay(delay_seconds)
         content = encode_body(body)
+        lose_answer = self.faults.entering("send", queue)
         with self._lock:
             self._queue(queue).append(
                 _Stored(uuid.uuid4().hex, content, self._clock() + delay_seconds)
             )
+        if lose_answer:
+            raise lost_answer("send", queue)
 
     def _visible(self, queue: str) -> list[_Stored]:
         now = self._clock()
@@ -52,6 +58,7 @@ class MemoryQueueSender:
 
     def peek(self, queue: str, max_messages: int = 32) -> list[QueuedMessage]:
         count = max(1, min(max_messages, 32))
+        self.faults.entering("peek", queue)
         with self._lock:
             visible = self._visible(queue)[:count]
         return [QueuedMessage(m.id, decode_body(m.content), 0) for m in visible]
@@ -70,4 +77,5 @@ class MemoryQueueSender:
         return [QueuedMessage(m.id, decode_body(m.content), 1) for m in visible]
 
     def ping(self) -> None:
-        """Always answers: memory is always there."""
+        """Answers unless a fault is armed for ``ping``: memory is always there."""
+        self.faults.entering("ping", "")

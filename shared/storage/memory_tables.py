@@ -4,6 +4,9 @@ Same semantics as the Azure adapter (it passes ``tests/contract/test_table_store
 the same validation (:mod:`shared.storage.entity_rules`), ETags that change on every write,
 all-or-nothing transactions, ordering by partition key then row key. Thread-safe: one lock
 guards every table, so concurrent writers see the same conflicts they would see in Azure.
+
+``store.faults`` (a :class:`~shared.storage.faults.StoreFaults`) fails calls on command, before
+or after they take effect, as Azure can; unarmed it changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from shared.errors import AlreadyExists, BadRequest, ConcurrencyConflict, NotFound
 from shared.storage import entity_rules
+from shared.storage.faults import StoreFaults, lost_answer
 from shared.storage.tables import Entity, FieldValue, Op
 
 _Key = tuple[str, str]
@@ -41,6 +45,7 @@ class MemoryTableStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tables: dict[str, dict[_Key, _Row]] = {}
+        self.faults = StoreFaults()
 
     def _table(self, name: str) -> dict[_Key, _Row]:
         entity_rules.check_table_name(name)
@@ -49,34 +54,40 @@ class MemoryTableStore:
     def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
         entity_rules.check_key("partition key", partition_key)
         entity_rules.check_key("row key", row_key)
+        self.faults.entering("get", table)
         with self._lock:
             key = (partition_key, row_key)
             row = self._table(table).get(key)
             return None if row is None else _copy(key, row)
 
     def insert(self, table: str, entity: Entity) -> Entity:
-        return self.transact(table, [Op("insert", entity)])[0]
+        return self._write("insert", table, [Op("insert", entity)])[0]
 
     def upsert(self, table: str, entity: Entity) -> Entity:
-        return self.transact(table, [Op("upsert", entity)])[0]
+        return self._write("upsert", table, [Op("upsert", entity)])[0]
 
     def update(self, table: str, entity: Entity) -> Entity:
         if entity.etag is None:
             raise BadRequest("update needs the entity's etag", code="etag_required")
-        return self.transact(table, [Op("update", entity)])[0]
+        return self._write("update", table, [Op("update", entity)])[0]
 
     def delete(self, table: str, partition_key: str, row_key: str, etag: str | None = None) -> bool:
         entity_rules.check_key("partition key", partition_key)
         entity_rules.check_key("row key", row_key)
+        lose_answer = self.faults.entering("delete", table)
         with self._lock:
             rows = self._table(table)
             row = rows.get((partition_key, row_key))
             if row is None:
-                return False
-            if etag is not None and etag != row.etag:
+                deleted = False
+            elif etag is not None and etag != row.etag:
                 raise ConcurrencyConflict(f"{table}/{partition_key}/{row_key} changed")
-            del rows[(partition_key, row_key)]
-            return True
+            else:
+                del rows[(partition_key, row_key)]
+                deleted = True
+        if lose_answer:
+            raise lost_answer("delete", table)
+        return deleted
 
     def query(
         self,
@@ -88,6 +99,7 @@ class MemoryTableStore:
         where: dict[str, FieldValue] | None = None,
     ) -> Iterator[Entity]:
         wanted = entity_rules.check_where(where or {})
+        self.faults.entering("query", table)
         with self._lock:
             # Snapshot under the lock; the caller iterates at leisure, as with a paged query.
             found = [
@@ -101,7 +113,17 @@ class MemoryTableStore:
         return iter(found)
 
     def transact(self, table: str, ops: Sequence[Op]) -> list[Entity]:
+        return self._write("transact", table, ops)
+
+    def _write(self, operation: str, table: str, ops: Sequence[Op]) -> list[Entity]:
         entity_rules.check_batch(ops)
+        lose_answer = self.faults.entering(operation, table)
+        written = self._apply_all(table, ops)
+        if lose_answer:
+            raise lost_answer(operation, table)
+        return written
+
+    def _apply_all(self, table: str, ops: Sequence[Op]) -> list[Entity]:
         with self._lock:
             rows = self._table(table)
             staged = dict(rows)
@@ -138,4 +160,5 @@ class MemoryTableStore:
         return _copy(key, row)
 
     def ping(self) -> None:
-        """Always answers: memory is always there."""
+        """Answers unless a fault is armed for ``ping``: memory is always there."""
+        self.faults.entering("ping", "")

@@ -15,6 +15,17 @@ walks the outbox after the organisation's delivery cursor (the last delivered id
 ``webhooksettings`` row ``cursor``) and advances it after each 2xx. A failure stops the walk and
 schedules a retry through the ``notify-host-app`` queue with exponential backoff; the cycle
 re-enqueues organisations whose retry time has come, so a lost message only delays delivery.
+
+One deliverer, even when one is slow or stalls:
+
+* the lease lasts ``LEASE_TTL`` and is renewed (ETag-guarded) before every POST; ``LEASE_TTL``
+  is longer than the longest a POST can take (``TIMEOUT`` per phase), so a live deliverer never
+  loses it, and one that lost it (stalled past its expiry, and another took over) stops before
+  sending anything more;
+* the cursor is written with its ETag (inserted the first time), and never to an id below the
+  stored one: a deliverer whose view is stale cannot move it backwards;
+* a pass is bounded (``PASS_LIMIT`` notifications, ``PASS_BUDGET`` of time); what is left is
+  handed to a new message on the queue, so no invocation outlives the Functions timeout.
 """
 
 from __future__ import annotations
@@ -34,12 +45,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shared.errors import BadRequest
+from shared.errors import AlreadyExists, BadRequest, ConcurrencyConflict, NotFound
 from shared.notifications.outbox import Notification
 from shared.storage.keys import encode_key
 from shared.storage.tables import Entity, FieldValue, TableStore
 from shared.sync.context import DELIVERY_QUEUE, SyncContext
-from shared.sync.leases import Leases
+from shared.sync.leases import Lease, Leases
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +59,17 @@ SETTINGS_ROW = "settings"
 CURSOR_ROW = "cursor"
 SECRET_PREFIX = "whsec_"
 TIMEOUT_SECONDS = 10.0
+# Connect, write, read and pool each get TIMEOUT_SECONDS: a POST takes at most four of them.
+TIMEOUT = httpx.Timeout(TIMEOUT_SECONDS)
 BATCH = 50
+# One pass sends at most this many notifications, for at most this long, then queues the rest.
+PASS_LIMIT = 200
+PASS_BUDGET = timedelta(minutes=2)
 # Seconds before retry n (1-based); the last one repeats. Standard Webhooks suggests an
 # exponential schedule ending in hours; a day of retries is about 30 attempts at the cap.
 BACKOFF = (5, 30, 120, 600, 1800, 3600)
-LEASE_TTL = timedelta(minutes=5)
+# Renewed before every POST; covers one POST's worst case (4 x TIMEOUT_SECONDS) with room.
+LEASE_TTL = timedelta(seconds=90)
 LOOPBACK_HOSTS = {"localhost"}
 
 
@@ -170,8 +187,33 @@ def cursor(tables: TableStore, org: str) -> Cursor:
     )
 
 
-def _save_cursor(tables: TableStore, org: str, fields: dict[str, FieldValue]) -> None:
-    tables.upsert(WEBHOOK_SETTINGS, Entity(encode_key(org), CURSOR_ROW, fields))
+def _save_cursor(
+    tables: TableStore, org: str, at: Cursor, fields: dict[str, FieldValue]
+) -> Cursor | None:
+    """Write the cursor over ``at`` (the version this deliverer read or wrote last).
+
+    Returns the new cursor, or ``None`` when the stored one changed meanwhile (another
+    deliverer moved it): the caller stops and writes nothing more.
+    """
+    new_last = fields.get("last_id")
+    if isinstance(new_last, str) and at.last_id and new_last < at.last_id:
+        raise ValueError("the delivery cursor never moves backwards")
+    entity = Entity(encode_key(org), CURSOR_ROW, fields, at.etag)
+    try:
+        if at.etag is None:
+            stored = tables.insert(WEBHOOK_SETTINGS, entity)
+        else:
+            stored = tables.update(WEBHOOK_SETTINGS, entity)
+    except (AlreadyExists, ConcurrencyConflict, NotFound):
+        return None
+    failures = fields.get("failures")
+    nxt = fields.get("next_attempt_at")
+    return Cursor(
+        new_last if isinstance(new_last, str) and new_last else None,
+        failures if isinstance(failures, int) else 0,
+        nxt if isinstance(nxt, datetime) else None,
+        stored.etag,
+    )
 
 
 # --- delivering --------------------------------------------------------------------------------
@@ -183,6 +225,7 @@ class DeliveryReport:
     failed: bool = False
     skipped: str = ""  # why nothing was attempted: "no_url", "busy", "waiting"
     retry_in: int = 0
+    lost_lease: bool = False  # another pass took over: this one stopped
 
 
 def has_pending(sctx: SyncContext, org: str) -> bool:
@@ -234,60 +277,94 @@ def deliver(sctx: SyncContext, org: str, http: httpx.Client | None = None) -> De
         report.skipped = "busy"
         return report
     own = http is None
-    client = http or httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    client = http or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    walk = _Walk(sctx, org, settings.url, secret, client, report, leases, lease)
     try:
-        _walk(sctx, org, settings.url, secret, client, report)
+        walk.run()
     finally:
         if own:
             client.close()
-        leases.release(lease)
+        leases.release(walk.lease)
+    if walk.more:
+        # The pass reached its bound with notifications left: a new message continues.
+        sctx.queues.send(DELIVERY_QUEUE, {"org": org})
     return report
 
 
-def _walk(
-    sctx: SyncContext,
-    org: str,
-    url: str,
-    secret: str,
-    client: httpx.Client,
-    report: DeliveryReport,
-) -> None:
-    ctx = sctx.consent
-    at = cursor(ctx.tables, org)
-    last_id = at.last_id
-    while True:
-        batch = ctx.outbox.after(org, last_id, limit=BATCH)
-        if not batch:
-            return
-        for notification in batch:
-            error = _post(ctx.clock.now(), client, url, secret, notification)
-            if error is not None:
-                failures = at.failures + 1
-                delay = BACKOFF[min(failures, len(BACKOFF)) - 1]
-                report.failed, report.retry_in = True, delay
-                _save_cursor(
-                    ctx.tables,
-                    org,
-                    {
-                        "last_id": last_id or "",
-                        "failures": failures,
-                        "next_attempt_at": ctx.clock.now() + timedelta(seconds=delay),
-                        "last_error": error,
-                    },
-                )
-                sctx.queues.send(DELIVERY_QUEUE, {"org": org}, delay_seconds=delay)
-                log.warning(
-                    "delivering notifications to %s's webhook failed (%s); retry %d in %d s",
-                    org,
-                    error,
-                    failures,
-                    delay,
-                )
+@dataclass
+class _Walk:
+    """One bounded delivery pass under a renewed lease."""
+
+    sctx: SyncContext
+    org: str
+    url: str
+    secret: str
+    client: httpx.Client
+    report: DeliveryReport
+    leases: Leases
+    lease: Lease
+    more: bool = False
+
+    def run(self) -> None:
+        ctx = self.sctx.consent
+        at = cursor(ctx.tables, self.org)
+        started = ctx.clock.now()
+        sent = 0
+        while True:
+            batch = ctx.outbox.after(self.org, at.last_id, limit=BATCH)
+            if not batch:
                 return
-            last_id = notification.id
-            report.delivered += 1
-            _save_cursor(ctx.tables, org, {"last_id": last_id, "failures": 0})
-            at = Cursor(last_id, 0, None, None)
+            for notification in batch:
+                if sent >= PASS_LIMIT or ctx.clock.now() - started >= PASS_BUDGET:
+                    self.more = True
+                    return
+                renewed = self.leases.renew(self.lease, LEASE_TTL)
+                if renewed is None:
+                    log.warning("delivery to %s's webhook: lease lost, pass stopped", self.org)
+                    self.report.lost_lease = True
+                    return
+                self.lease = renewed
+                error = _post(ctx.clock.now(), self.client, self.url, self.secret, notification)
+                sent += 1
+                if error is not None:
+                    self._failed(at, error)
+                    return
+                moved = _save_cursor(
+                    ctx.tables, self.org, at, {"last_id": notification.id, "failures": 0}
+                )
+                if moved is None:
+                    log.warning("delivery to %s's webhook: cursor moved by another pass", self.org)
+                    self.report.lost_lease = True
+                    return
+                at = moved
+                self.report.delivered += 1
+
+    def _failed(self, at: Cursor, error: str) -> None:
+        ctx = self.sctx.consent
+        failures = at.failures + 1
+        delay = BACKOFF[min(failures, len(BACKOFF)) - 1]
+        self.report.failed, self.report.retry_in = True, delay
+        saved = _save_cursor(
+            ctx.tables,
+            self.org,
+            at,
+            {
+                "last_id": at.last_id or "",
+                "failures": failures,
+                "next_attempt_at": ctx.clock.now() + timedelta(seconds=delay),
+                "last_error": error,
+            },
+        )
+        if saved is None:
+            return  # another pass owns the cursor now; it schedules its own retries
+        self.sctx.queues.send(DELIVERY_QUEUE, {"org": self.org}, delay_seconds=delay)
+        log.warning(
+            "delivering notifications to %s's webhook failed (%s); retry %d in %d s",
+            self.org,
+            error,
+            failures,
+            delay,
+        )
 
 
 def _post(

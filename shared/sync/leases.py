@@ -71,6 +71,29 @@ class Leases:
             return None
         return Lease(key, holder, expires_at, _etag(stored))
 
+    def renew(self, lease: Lease, ttl: timedelta = DEFAULT_TTL) -> Lease | None:
+        """Extend a held lease to now + ``ttl``, guarded by its ETag.
+
+        Returns the renewed lease, or ``None`` when it is no longer ours (it expired and
+        another holder took it, or it was released): the caller must stop working then,
+        writing nothing more under it.
+        """
+        # Past its expiry is fine as long as the ETag still matches: nobody took it meanwhile.
+        now = self._clock.now()
+        expires_at = now + ttl
+        fields: dict[str, FieldValue] = {
+            "holder": lease.holder,
+            "expires_at": expires_at,
+            "renewed_at": now,
+        }
+        try:
+            stored = self._tables.update(
+                LEASES, Entity(lease.key, LEASE_ROW, fields, etag=lease.etag)
+            )
+        except (ConcurrencyConflict, NotFound):
+            return None
+        return Lease(lease.key, lease.holder, expires_at, _etag(stored))
+
     def release(self, lease: Lease) -> bool:
         """Give the lease back. ``False`` when it was no longer ours (it expired and another
         worker took it over): their lease stays untouched."""

@@ -255,6 +255,7 @@ def _failed(sctx: SyncContext, ref: CalendarRef, code: str, *, transient: bool =
         ctx.tables, ref.org, ref.key, ctx.clock.now(), code, transient=transient
     )
     if status.consecutive_failures >= FAILING_AFTER and not status.failing_reported:
+        since = status.last_success_at.isoformat() if status.last_success_at else "never"
         ctx.outbox.append(
             ref.org,
             "sync_failing",
@@ -265,5 +266,8 @@ def _failed(sctx: SyncContext, ref: CalendarRef, code: str, *, transient: bool =
                 "error": code,
                 "consecutive_failures": status.consecutive_failures,
             },
+            # One report per episode of failures (they end with a success): a crash before
+            # the mark below repeats this append, which the key turns into a no-op.
+            dedupe_key=f"{ref.key}|{since}",
         )
         health.mark_failing_reported(ctx.tables, ref.org, ref.key)

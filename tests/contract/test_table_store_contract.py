@@ -18,10 +18,14 @@ from shared.storage.tables import MAX_BATCH, Entity, Op, TableStore
 _counter = itertools.count()
 
 
-@pytest.fixture(params=["memory", "azure"])
+@pytest.fixture(params=["memory", "memory-faults-armed-elsewhere", "azure"])
 def store(request: pytest.FixtureRequest) -> Iterator[TableStore]:
-    if request.param == "memory":
-        yield MemoryTableStore()
+    if request.param.startswith("memory"):
+        memory = MemoryTableStore()
+        if request.param == "memory-faults-armed-elsewhere":
+            # Fault injection armed for a table no test uses changes nothing for the others.
+            memory.faults.fail("*", "elsewhere", times=1_000, applied=True)
+        yield memory
         return
     azurite: Azurite = request.getfixturevalue("azurite")
     azure = AzureTableStore.from_connection_string(azurite.connection_string, table_prefix="ct")

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +49,10 @@ class Receiver:
     url: str
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # answers to give, then 204
+    # Run before answering POST number n (0-based): another party acting mid-delivery.
+    on_post: dict[int, Callable[[], None]] = field(default_factory=dict)
+    cursor: Callable[[], str | None] | None = None  # read at each POST into ``cursors``
+    cursors: list[str | None] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -58,7 +62,13 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            number = len(state.received)
             state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            if state.cursor is not None:
+                state.cursors.append(state.cursor())
+            hook = state.on_post.pop(number, None)
+            if hook is not None:
+                hook()
             self.send_response(state.statuses.pop(0) if state.statuses else 204)
             self.send_header("content-length", "0")
             self.end_headers()
@@ -197,3 +207,64 @@ def test_without_a_url_nothing_is_sent(sctx: SyncContext) -> None:
     sctx.consent.outbox.append(ORG, "event_moved", {"app_event": "a"})
     assert not delivery.enqueue_if_pending(sctx, ORG)
     assert delivery.deliver(sctx, ORG).skipped == "no_url"
+
+
+def test_a_stalled_deliverer_cannot_move_the_cursor_back_or_resend_what_another_delivered(
+    sctx: SyncContext, receiver: Receiver
+) -> None:
+    """Deliverer A stalls in a POST past its lease; B takes over and delivers everything; A
+    wakes up. A must stop: no cursor moved backwards, nothing resent but A's one in-flight
+    notification (which a receiver de-duplicates by ``webhook-id``)."""
+    clock = sctx.consent.clock
+    assert isinstance(clock, ManualClock)
+    delivery.configure(sctx, ORG, receiver.url)
+    sent = [append(sctx, "event_moved", {"app_event": f"e{n}"}) for n in range(6)]
+    cursors: list[str | None] = []
+    taken_over: list[delivery.DeliveryReport] = []
+
+    def stall_then_take_over() -> None:
+        clock.advance(timedelta(minutes=10))  # A is stuck far beyond any lease
+        taken_over.append(delivery.deliver(sctx, ORG))
+
+    receiver.on_post = {2: stall_then_take_over}  # during A's third POST
+    receiver.cursor = lambda: delivery.cursor(sctx.consent.tables, ORG).last_id
+    receiver.cursors = cursors
+    first = delivery.deliver(sctx, ORG)
+
+    assert taken_over[0].delivered == 4  # B: the 3rd (A's in flight) to the 6th
+    seen = [c or "" for c in cursors]
+    assert seen == sorted(seen), "the delivery cursor moved backwards"
+    ids = [h["webhook-id"] for h, _ in receiver.received]
+    assert sorted(ids) == sorted([n.id for n in sent] + [sent[2].id])  # one duplicate at most
+    assert delivery.cursor(sctx.consent.tables, ORG).last_id == sent[-1].id
+    assert delivery.deliver(sctx, ORG).delivered == 0
+    assert first.delivered == 2 and first.lost_lease
+
+
+def test_a_long_pass_renews_its_lease_and_stops_at_its_bound(
+    sctx: SyncContext, receiver: Receiver
+) -> None:
+    """Each POST takes a while: the pass outlives its first lease term without losing the lease
+    (no second deliverer gets in), and stops at PASS_LIMIT with a message to continue."""
+    clock = sctx.consent.clock
+    queues = sctx.queues
+    assert isinstance(clock, ManualClock) and isinstance(queues, MemoryQueueSender)
+    delivery.configure(sctx, ORG, receiver.url)
+    total = delivery.PASS_LIMIT + 5
+    for n in range(total):
+        sctx.consent.outbox.append(ORG, "event_moved", {"n": n}, dedupe_key=f"f{n}")
+    others: list[delivery.DeliveryReport] = []
+
+    def slow_and_contended() -> None:
+        clock.advance(timedelta(seconds=20))
+        others.append(delivery.deliver(sctx, ORG))
+
+    receiver.on_post = {n: slow_and_contended for n in range(0, 40, 8)}  # 100 s in all
+    report = delivery.deliver(sctx, ORG)
+
+    assert [o.skipped for o in others] == ["busy"] * len(others)
+    assert report.delivered == delivery.PASS_LIMIT and not report.lost_lease
+    continuations = [m.body for m in queues.take(DELIVERY_QUEUE)]
+    assert {"org": ORG} in continuations
+    assert delivery.deliver(sctx, ORG).delivered == 5
+    assert len(receiver.received) == total

@@ -97,3 +97,21 @@ class _FrozenRead:
 
     def delete(self, table: str, partition_key: str, row_key: str, etag: str | None = None) -> bool:
         return self._inner.delete(table, partition_key, row_key, etag)
+
+
+def test_a_renewed_lease_outlives_its_first_term_and_a_taken_over_one_cannot_be_renewed() -> None:
+    clock = ManualClock()
+    leases = Leases(MemoryTableStore(), clock)
+    lease = leases.acquire(KEY, "worker-1", ttl=timedelta(minutes=1))
+    assert lease is not None
+    for _ in range(3):
+        clock.advance(timedelta(seconds=50))
+        renewed = leases.renew(lease, ttl=timedelta(minutes=1))
+        assert renewed is not None and renewed.expires_at == clock.now() + timedelta(minutes=1)
+        assert leases.acquire(KEY, "worker-2") is None
+        lease = renewed
+
+    clock.advance(timedelta(minutes=2))  # stalled past its term: another worker takes over
+    assert leases.acquire(KEY, "worker-2") is not None
+    assert leases.renew(lease) is None
+    assert leases.release(lease) is False

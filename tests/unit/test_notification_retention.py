@@ -16,7 +16,14 @@ import pytest
 
 from devhost.azurite import Azurite
 from shared.clock import ManualClock
-from shared.notifications.outbox import NOTIFICATIONS, SENT, Outbox
+from shared.notifications.outbox import (
+    KEY_PREFIX,
+    NOTIFICATIONS,
+    SENT,
+    SEQUENCE,
+    Outbox,
+    dedupe_row,
+)
 from shared.notifications.retention import NotificationRetention
 from shared.secrets.memory_store import MemorySecretStore
 from shared.services import Services, use_services
@@ -100,6 +107,14 @@ def store(request: pytest.FixtureRequest) -> Iterator[TableStore]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
+
+
+def _key_rows(store: TableStore) -> int:
+    return sum(
+        1
+        for partition in ("contoso%2Femea", OTHER)
+        for _ in store.query(NOTIFICATIONS, partition, row_key_prefix=KEY_PREFIX)
+    )
 
 
 def _ids(outbox: Outbox, org: str, after: str | None = None, limit: int = 500) -> list[int]:
@@ -204,7 +219,7 @@ def test_dedupe_keys_share_the_retention_and_recent_keys_still_dedupe(
 
     report = NotificationRetention(store, clock, days=30).run()
     assert (report.notifications_deleted, report.dedupe_keys_deleted) == (2, 2)
-    assert len(list(store.query(SENT))) == 1
+    assert _key_rows(store) == 1
 
     # The recent fact is still known: a replay of it is not reported twice.
     assert outbox.append(ORG, "person_declined", {"who": "cy"}, dedupe_key="evt-2|cy") is None
@@ -232,12 +247,12 @@ def test_old_rows_are_deleted_in_batches_of_at_most_one_transaction_per_hundred(
 
     assert (report.notifications_deleted, report.dedupe_keys_deleted) == (215, 215)
     assert recording.single_deletes == 0
-    expected = [(table, size) for table in (NOTIFICATIONS, SENT) for size in (100, 100, 10, 5)]
+    expected = [(NOTIFICATIONS, size) for _ in ("feed", "keys") for size in (100, 100, 10, 5)]
     assert sorted(recording.transactions) == sorted(expected)
     assert all(size <= MAX_BATCH for _, size in recording.transactions)
     assert [n.id for n in outbox.after(ORG)] == [survivor.id]
     assert outbox.after(OTHER) == []
-    assert len(list(store.query(SENT))) == 1
+    assert _key_rows(store) == 1
     # The feed walk stops at the first young notification instead of reading the partition.
     recording.rows_read = 0
     NotificationRetention(recording, clock, days=30).run()
@@ -264,7 +279,38 @@ def test_the_hourly_maintenance_timer_prunes_the_feed(
     finally:
         use_services(None)
     assert [n.kind for n in outbox.after(ORG)] == ["reconnect_needed"]
-    assert len(list(store.query(SENT))) == 1
+    assert _key_rows(store) == 1
+
+
+def test_a_feed_written_before_the_one_transaction_layout_carries_on(
+    store: TableStore, clock: ManualClock
+) -> None:
+    """Counter and keys of the former layout: ids continue after its last one, its keys still
+    de-duplicate, and the retention removes them when they expire."""
+    store.insert(SEQUENCE, Entity("contoso%2Femea", "", {"last": 7}))
+    legacy_key = dedupe_row("event_cancelled", "evt-1|ada").removeprefix(KEY_PREFIX)
+    store.insert(SENT, Entity("contoso%2Femea", legacy_key, {"at": clock.now()}))
+    store.insert(
+        NOTIFICATIONS,
+        Entity(
+            "contoso%2Femea",
+            f"{7:016d}",
+            {"org": ORG, "kind": "event_cancelled", "at": clock.now(), "data": "{}"},
+        ),
+    )
+    outbox = Outbox(store, clock)
+
+    assert outbox.append(ORG, "event_cancelled", {}, dedupe_key="evt-1|ada") is None
+    fresh = outbox.append(ORG, "event_moved", {}, dedupe_key="evt-2|ada")
+    assert fresh is not None
+    assert fresh.id == f"{8:016d}"
+    assert _ids(outbox, ORG) == [7, 8]
+
+    clock.advance(timedelta(days=31))
+    report = NotificationRetention(store, clock, days=30).run()
+    assert (report.notifications_deleted, report.dedupe_keys_deleted) == (2, 2)
+    assert list(store.query(SENT)) == []
+    assert outbox.append(ORG, "event_cancelled", {}, dedupe_key="evt-1|ada") is not None
 
 
 def test_a_retention_under_one_day_is_refused() -> None:
