@@ -20,8 +20,10 @@ from shared.consent.return_to import check_return_to, with_params
 from shared.consent.testflow import TestFlow, consent_issue
 from shared.diagnostics.catalogue import load_catalogue
 from shared.diagnostics.page import render_error_page
+from shared.diagnostics.service_context import service_context
 from shared.errors import BadRequest, ConsentFailed, NotFound
 from shared.integrations.model import HistoryEntry, Provider
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,16 @@ def _page(
     audience: str = "user",
     status: int = 400,
     context: dict[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> CallbackOutcome:
-    diagnosis = load_catalogue().get(code, **(context or {}))
+    catalogue = load_catalogue()
+    known = catalogue.resolve(code)
+    own = (
+        service_context(settings, catalogue.entry(known).provider)
+        if settings is not None and known is not None
+        else {}
+    )
+    diagnosis = catalogue.get(code, **{**own, **(context or {})})
     return CallbackOutcome(
         page=render_error_page(diagnosis, audience="admin" if audience == "admin" else "user"),
         status=status,
@@ -105,7 +115,13 @@ class Callbacks:
                     "Test passed", "The integration can now be enabled for all users."
                 )
             first = run.issues[0]
-            return _page(first.code, audience="admin", status=200, context=first.details)
+            return _page(
+                first.code,
+                audience="admin",
+                status=200,
+                context=first.details,
+                settings=ctx.settings,
+            )
 
         if pending.purpose == "connect":
             try:
@@ -119,7 +135,7 @@ class Callbacks:
                     return CallbackOutcome(
                         location=with_params(return_to, calendar="error", code=failed.code)
                     )
-                return _page(failed.code, context=failed.details)
+                return _page(failed.code, context=failed.details, settings=ctx.settings)
             if return_to:
                 return CallbackOutcome(location=with_params(return_to, calendar="connected"))
             return _success_page("Calendar connected", "You can close this window.")
@@ -172,7 +188,7 @@ class Callbacks:
                 return CallbackOutcome(
                     location=with_params(pending.return_to, admin_consent="error", code=issue.code)
                 )
-            return _page(issue.code, audience="admin", context=issue.details)
+            return _page(issue.code, audience="admin", context=issue.details, settings=ctx.settings)
         ctx.integrations.record(
             integration,
             HistoryEntry(ctx.clock.now(), pending.subject, "admin_consent_granted", tenant),

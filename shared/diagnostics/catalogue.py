@@ -150,10 +150,12 @@ class Catalogue:
         entries: Mapping[str, Entry],
         defaults: Mapping[str, str],
         contacts: Mapping[str, str],
+        provider_contacts: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._entries = dict(entries)
         self._defaults = dict(defaults)
         self._contacts = dict(contacts)
+        self._provider_contacts = {k: dict(v) for k, v in (provider_contacts or {}).items()}
         self._aliases = {alias: e.code for e in entries.values() for alias in e.matches}
 
     @property
@@ -173,6 +175,12 @@ class Catalogue:
         if identifier in self._entries:
             return identifier
         return self._aliases.get(identifier)
+
+    def contact_text(self, entry: Entry) -> str:
+        """Who must act, in the words for the entry's provider (a Microsoft entry never names
+        Google's administrator, and the other way round)."""
+        specific = self._provider_contacts.get(entry.provider, {})
+        return specific.get(entry.who_must_act) or self._contacts[entry.who_must_act]
 
     def get(self, code: str, /, **context: str | None) -> Diagnosis:
         """The diagnosis for ``code`` with placeholders filled from ``context``.
@@ -202,7 +210,7 @@ class Catalogue:
             admin_message=fill(entry.admin_message, values),
             fix=tuple(fill(step, values) for step in entry.fix),
             learn_more=entry.learn_more,
-            contact=fill(self._contacts[entry.who_must_act], values),
+            contact=fill(self.contact_text(entry), values),
             raw=given.get("raw"),
             details=details,
         )
@@ -235,11 +243,12 @@ def _load(path: Path) -> Catalogue:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path.name}: not valid TOML: {exc}") from exc
-    unexpected = set(data) - {"placeholders", "who_must_act", "entry"}
+    unexpected = set(data) - {"placeholders", "who_must_act", "who_must_act_by_provider", "entry"}
     if unexpected:
         raise ValueError(f"{path.name}: unknown top-level keys {sorted(unexpected)}")
     defaults = _table(path, data, "placeholders", PLACEHOLDERS)
     contacts = _table(path, data, "who_must_act", frozenset(get_args(WhoMustAct)))
+    provider_contacts = _provider_contacts(path, data.get("who_must_act_by_provider", {}))
     raw_entries = data.get("entry")
     if not isinstance(raw_entries, list) or not raw_entries:
         raise ValueError(f"{path.name}: no [[entry]] tables")
@@ -257,7 +266,27 @@ def _load(path: Path) -> Catalogue:
         entries[entry.code] = entry
     if UNKNOWN not in entries:
         raise ValueError(f"{path.name}: the {UNKNOWN!r} entry is required")
-    return Catalogue(entries, defaults, contacts)
+    return Catalogue(entries, defaults, contacts, provider_contacts)
+
+
+def _provider_contacts(path: Path, data: Any) -> dict[str, dict[str, str]]:
+    """``[who_must_act_by_provider.<provider>]``: optional overrides of some contacts."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name}: [who_must_act_by_provider] must be a table")
+    allowed, found = frozenset(get_args(WhoMustAct)), {}
+    for provider, table in data.items():
+        where = f"{path.name}: [who_must_act_by_provider.{provider}]"
+        if provider not in ("microsoft", "google") or not isinstance(table, dict):
+            raise ValueError(f"{where} is not allowed")
+        unknown = set(table) - allowed
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        for key, value in table.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where} {key!r} must be a non-empty string")
+            _check_text(path, f"{where} {key}", value)
+        found[provider] = dict(table)
+    return found
 
 
 def _table(path: Path, data: dict[str, Any], name: str, keys: frozenset[str]) -> dict[str, str]:

@@ -84,7 +84,11 @@ def diagnose_microsoft(
         details[_TRACE_KEYS[label]] = value.strip()
 
     candidates = [f"AADSTS{n}" for n in numbers]
-    candidates += [f"microsoft:{v}" for v in (suberror, error) if v]
+    # access_denied alone is the person cancelling (the documented redirect "the user canceled
+    # the authentication"); with an AADSTS number we do not know, it may be a policy block, so
+    # that stays unknown rather than telling the person to simply try again.
+    general = [v for v in (suberror, error) if v and not (v == "access_denied" and numbers)]
+    candidates += [f"microsoft:{v}" for v in general]
     fallback = details.get("aadsts") or error or "none"
     return _pick(cat, candidates, fallback, error_description or error, details, context)
 

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from shared.diagnostics.catalogue import load_catalogue
+from shared.diagnostics.service_context import service_context
 from shared.errors import NotFound
 from shared.http.api import ApiBlueprint, ApiRequest
 
@@ -43,7 +44,8 @@ def get_diagnosis(request: ApiRequest) -> DiagnosisView:
     resolved = catalogue.resolve(code)
     if resolved is None:
         raise NotFound(f"no diagnosis is known for {code!r}", code="unknown_diagnosis")
-    d = catalogue.get(resolved)
+    entry = catalogue.entry(resolved)
+    d = catalogue.get(resolved, **service_context(request.services.settings, entry.provider))
     return DiagnosisView(
         code=d.code,
         provider=d.provider,

@@ -27,6 +27,7 @@ from shared.providers.base import TokenSource
 from shared.providers.google import errors
 from shared.providers.google.transport import authorized_http
 from shared.providers.retry import RetryPolicy
+from shared.providers.urls import checked
 from shared.settings import Settings
 
 PAGE_SIZE = 500  # users.list maxResults ceiling
@@ -134,7 +135,7 @@ class GoogleUserDirectory:
     def find(self, key: str) -> DirectoryEntry | None:
         """The user with ``key`` as primary email, alias or user id; ``None`` when none."""
         try:
-            body = self._run(self._users().get(userKey=key, fields=_GET_FIELDS))
+            body = self._run(self._users().get(userKey=checked(key), fields=_GET_FIELDS))
         except ProviderNotFound:
             return None
         return DirectoryEntry.from_resource(body)
