@@ -106,12 +106,38 @@ class FunctionDispatcher:
                 return function, values
         return 405 if path_matched else 404
 
+    def allowed(self, raw_path: str) -> list[str]:
+        """The methods some function accepts at ``raw_path`` (for a 405's ``Allow``)."""
+        found: set[str] = set()
+        for function in self.functions:
+            if function.template.match(raw_path) is not None and function.methods is not None:
+                found |= function.methods
+        return sorted(found)
+
+    def no_function(self, status: int, method: str, raw_path: str) -> Response:
+        """404/405 as problem+json (RFC 9457). The Functions host in Azure answers these with an
+        empty body; an app that wants problem+json there registers a catch-all route itself."""
+        allowed = self.allowed(raw_path) if status == 405 else []
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": "Method not allowed" if status == 405 else "Not found",
+            "status": status,
+            "detail": f"{method} is not allowed here; allowed: {', '.join(allowed)}"
+            if status == 405
+            else "no function is served at this path",
+        }
+        headers = {"Allow": ", ".join(allowed)} if status == 405 else {}
+        return Response(
+            json.dumps(body), status, headers=headers, media_type="application/problem+json"
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         raw_path = scope.get("raw_path", b"").decode("latin-1") or request.url.path
         chosen = self.select(request.method, raw_path.split("?", 1)[0])
         if isinstance(chosen, int):
-            await Response(b"", chosen)(scope, receive, send)
+            path = raw_path.split("?", 1)[0]
+            await self.no_function(chosen, request.method, path)(scope, receive, send)
             return
         function, route_values = chosen
         trigger_value = func.HttpRequest(

@@ -9,6 +9,8 @@ once, at the adapter that called the library, with ``raise ... from exc``::
     ├── ConfigurationError        a setting is missing or malformed (500, names the setting)
     ├── BadRequest                the caller sent something we cannot accept (400)
     │   ├── ValidationFailed      field-level errors from a pydantic model (400, lists fields)
+    │   ├── PayloadTooLarge       the body is larger than MAX_REQUEST_BODY_BYTES (413)
+    │   ├── UnsupportedMediaType  a body that is not declared as JSON (415)
     │   └── UnknownTimeZone       a time zone name neither IANA nor CLDR's Windows table knows
     ├── Unauthenticated           no or invalid bearer token (401)
     ├── Forbidden                 authenticated, but not allowed: wrong org or missing role (403)
@@ -98,6 +100,22 @@ class UnknownTimeZone(BadRequest, ValueError):
     def __init__(self, zone: str, *, detail: str | None = None) -> None:
         super().__init__(detail or f"unknown time zone {zone!r}", zone=zone)
         self.zone = zone
+
+
+class PayloadTooLarge(BadRequest):
+    """The request body exceeds the configured limit (``limit`` bytes)."""
+
+    code = "payload_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(BadRequest):
+    """A request body whose ``Content-Type`` is not JSON (every body this service reads is)."""
+
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
 
 
 class Unauthenticated(ServiceError):

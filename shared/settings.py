@@ -97,6 +97,11 @@ class Settings(BaseModel):
     # deletes older ones. See docs/decisions.md, "Notification retention".
     notification_retention_days: int = Field(default=30, ge=1, le=3650)
 
+    # --- HTTP edge (docs/decisions.md, "Input limits and edges") ---
+    # Largest request body read, in bytes (413 above). 1 MiB holds a Graph notification batch
+    # (about 1 KB per basic notification) many times over and any body of this API.
+    max_request_body_bytes: int = Field(default=1_048_576, ge=16_384, le=104_857_600)
+
     # --- Operations ---
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -8,8 +8,11 @@ document, so the contract cannot drift from the functions. Every response goes t
 
 * sets a correlation id (``X-Correlation-Id`` in and out) for the logs,
 * authenticates the caller and checks role and ``{org}`` before reading the body,
-* parses query and body into the declared models (400 ``validation_failed`` naming each field,
-  400 ``invalid_json`` for unreadable JSON),
+* reads the body within the edge's limits: at most ``MAX_REQUEST_BODY_BYTES`` (413
+  ``payload_too_large``), declared as JSON when not empty (415 ``unsupported_media_type``),
+  valid JSON (400 ``invalid_json``) nested at most :data:`MAX_JSON_DEPTH` deep (400
+  ``json_too_deep``); this holds for every route, including the raw webhook bodies,
+* parses query and body into the declared models (400 ``validation_failed`` naming each field),
 * maps :class:`~shared.errors.ServiceError` to problem+json and anything else to a bare 500.
 """
 
@@ -26,7 +29,14 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from shared.auth.callers import ADMIN, SERVICE, Caller, bearer_token, require_org, require_role
-from shared.errors import BadRequest, ServiceError, Unauthenticated, ValidationFailed
+from shared.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    ServiceError,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from shared.http import problem
 from shared.observability.logs import correlation, new_correlation_id
 from shared.services import Services, get_services
@@ -35,6 +45,10 @@ log = logging.getLogger(__name__)
 
 AuthKind = Literal["anonymous", "user", "admin", "service"]
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Deeper JSON is refused before any model sees it: no body of this API nests more than a few
+# levels, and the parser's recursion must never be what stops a request.
+MAX_JSON_DEPTH = 32
+_JSON_MEDIA_TYPE = re.compile(r"^application/(?:[\w.+-]+\+)?json$", re.IGNORECASE)
 _ROUTE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\??\}")
 
 
@@ -187,14 +201,59 @@ def _parse_query(spec: RouteSpec, req: func.HttpRequest) -> Any:
         raise ValidationFailed(_field_errors(exc, "query")) from exc
 
 
-def _parse_body(spec: RouteSpec, req: func.HttpRequest) -> Any:
-    if spec.body is None:
-        return None
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests arrays and objects (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(
+        f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep",
+        code="json_too_deep",
+        limit=MAX_JSON_DEPTH,
+    )
+
+
+def read_json_body(req: func.HttpRequest, max_bytes: int) -> tuple[bytes, Any]:
+    """The raw body and its parsed JSON (``None`` when empty), within the edge's limits."""
+    declared = req.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes", limit=max_bytes)
     raw = req.get_body() or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes", limit=max_bytes)
+    if not raw.strip():
+        return raw, None
+    media_type = req.headers.get("content-type", "").split(";", 1)[0].strip()
+    if not _JSON_MEDIA_TYPE.match(media_type):
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {media_type or 'without a Content-Type'}"
+        )
     try:
-        data = json.loads(raw) if raw.strip() else None
+        data = json.loads(raw)
+    except RecursionError as exc:
+        raise _too_deep() from exc
     except ValueError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from exc
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return raw, data
+
+
+def _parse_body(spec: RouteSpec, data: Any) -> Any:
+    if spec.body is None:
+        return None
     if data is None:
         # An empty body is fine when every field has a default (e.g. {"confirm": false}).
         try:
@@ -235,17 +294,18 @@ def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> func.
         try:
             services = get_services()
             caller = _authenticate(spec, req, services)
+            raw, data = read_json_body(req, services.settings.max_request_body_bytes)
             request = ApiRequest(
                 services=services,
                 caller=caller,
                 route=dict(req.route_params),
                 query=_parse_query(spec, req),
-                body=_parse_body(spec, req),
+                body=_parse_body(spec, data),
                 headers=req.headers,
                 url=req.url,
                 correlation_id=cid,
                 params=dict(req.params),
-                raw_body=req.get_body() or b"",
+                raw_body=raw,
             )
             response = _to_response(spec, handler(request))
         except ServiceError as exc:

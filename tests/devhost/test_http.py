@@ -67,8 +67,15 @@ def test_post_body_and_headers_reach_the_function_and_its_response_maps_back(
 def test_wrong_method_on_an_existing_route_is_405_and_unknown_path_is_404(
     client: httpx.Client,
 ) -> None:
-    assert client.delete("/api/orgs/contoso/integrations/42").status_code == 405
-    assert client.get("/api/orgs/contoso/nothing-here").status_code == 404
+    wrong_method = client.delete("/api/orgs/contoso/integrations/42")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/problem+json"
+    assert wrong_method.json()["status"] == 405
+    assert "GET" in wrong_method.headers["allow"].split(", ")
+    unknown = client.get("/api/orgs/contoso/nothing-here")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json()["status"] == 404
     assert client.get("/orgs/contoso/integrations/42").status_code == 404  # no route prefix
 
 

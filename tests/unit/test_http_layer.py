@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from shared.auth.mint import mint
-from shared.http.api import ApiBlueprint, ApiRequest, Reply
+from shared.http.api import MAX_JSON_DEPTH, ApiBlueprint, ApiRequest, Reply
 from shared.services import Services, use_services
 from shared.settings import Settings, load_settings
 
@@ -50,6 +50,11 @@ def boom(request: ApiRequest) -> Reply:
     raise RuntimeError("database password is hunter2")
 
 
+@bp.api("hooks", name="raw_json", methods=("POST",), auth="anonymous", summary="Echo")
+def raw_json(request: ApiRequest) -> Reply:
+    return Reply(status=200, body=request.raw_body, content_type="application/json")
+
+
 app = func.FunctionApp()
 app.register_blueprint(bp)
 FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
@@ -74,7 +79,7 @@ def call(
     method: str = "POST",
     headers: dict[str, str] | None = None,
 ) -> func.HttpResponse:
-    all_headers = dict(headers or {})
+    all_headers = dict({"Content-Type": "application/json"} if headers is None else headers)
     if token:
         all_headers["Authorization"] = f"Bearer {token}"
     request = func.HttpRequest(
@@ -109,6 +114,58 @@ def test_bad_json_is_a_400_invalid_json(settings: Settings) -> None:
     response = call("create_thing", token=token, body=b'{"name": "desk",')
     assert response.status_code == 400
     assert problem(response)["code"] == "invalid_json"
+
+
+def test_a_body_over_the_size_limit_is_413_whatever_it_declares(settings: Settings) -> None:
+    token = mint(settings, org="contoso", sub="ada", roles=["admin"])
+    limit = settings.max_request_body_bytes
+    padded = b'{"name": "desk", "size": 2, "pad": "' + b"x" * limit + b'"}'
+    response = call("create_thing", token=token, body=padded)
+    assert response.status_code == 413
+    assert problem(response)["code"] == "payload_too_large"
+    declared = call(
+        "create_thing",
+        token=token,
+        body=b'{"name": "desk", "size": 2}',
+        headers={"Content-Type": "application/json", "Content-Length": str(limit + 1)},
+    )
+    assert (declared.status_code, problem(declared)["limit"]) == (413, limit)
+
+
+def test_a_json_body_sent_as_text_is_415(settings: Settings) -> None:
+    token = mint(settings, org="contoso", sub="ada", roles=["admin"])
+    body = b'{"name": "desk", "size": 2}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = call("create_thing", token=token, body=body, headers=headers)
+        assert response.status_code == 415, content_type
+        assert problem(response)["code"] == "unsupported_media_type"
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        response = call(
+            "create_thing", token=token, body=body, headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 201, content_type
+
+
+def test_json_nested_beyond_the_bound_is_a_400_not_a_500(settings: Settings) -> None:
+    token = mint(settings, org="contoso", sub="ada", roles=["admin"])
+    for depth in (MAX_JSON_DEPTH + 1, 100_000):
+        nested = b'{"name": "desk", "size": 2, "x": ' + b"[" * depth + b"]" * depth + b"}"
+        response = call("create_thing", token=token, body=nested)
+        assert response.status_code == 400, depth
+        assert problem(response)["code"] == "json_too_deep"
+    at_bound = b'{"name": "desk", "size": 2, "x": ' + b"[" * (MAX_JSON_DEPTH - 1)
+    response = call("create_thing", token=token, body=at_bound + b"]" * (MAX_JSON_DEPTH - 1) + b"}")
+    assert response.status_code == 201
+
+
+def test_a_raw_json_route_refuses_malformed_json_before_its_handler_runs(
+    settings: Settings,
+) -> None:
+    response = call("raw_json", body=b'{"value": [')
+    assert (response.status_code, problem(response)["code"]) == (400, "invalid_json")
+    response = call("raw_json", body=b'{"value": []}')
+    assert (response.status_code, response.get_body()) == (200, b'{"value": []}')
 
 
 def test_bad_fields_are_a_400_naming_each_field(settings: Settings) -> None:

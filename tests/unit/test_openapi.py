@@ -8,6 +8,7 @@ import azure.functions as func
 
 from function_app import app
 from shared.http.api import RouteSpec
+from shared.http.fallback import FALLBACK_FUNCTION
 from shared.http.openapi import build_openapi, openapi_path
 from shared.http.routes import api_blueprints
 from shared.http.routes.meta import VERSION
@@ -19,7 +20,8 @@ def registered_http_functions(function_app: func.FunctionApp) -> dict[tuple[str,
     found: dict[tuple[str, str], str] = {}
     for function in function_app.get_functions():
         trigger = function.get_trigger()
-        if trigger.type != "httpTrigger":
+        if trigger.type != "httpTrigger" or function.get_function_name() == FALLBACK_FUNCTION:
+            # The catch-all answers 404/405 for what no operation takes; it is not one.
             continue
         spec = RouteSpec(
             name="", route=trigger.route, methods=(), auth="anonymous", summary="", tag=""

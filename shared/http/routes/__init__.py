@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.http.api import ApiBlueprint
+from shared.http.api import ApiBlueprint, RouteSpec
 
 
 def api_blueprints() -> list[ApiBlueprint]:
@@ -40,6 +40,11 @@ def api_blueprints() -> list[ApiBlueprint]:
 
 def all_blueprints() -> list[func.Blueprint]:
     """Every blueprint, in the order ``function_app.py`` registers them."""
+    from shared.http import fallback
     from shared.triggers import maintenance, sync
 
-    return [*api_blueprints(), maintenance.bp, sync.bp]
+    def specs() -> list[RouteSpec]:
+        return [spec for blueprint in api_blueprints() for spec in blueprint.specs]
+
+    # Last: problem+json 404/405 for what no API function takes (shared/http/fallback.py).
+    return [*api_blueprints(), maintenance.bp, sync.bp, fallback.blueprint(specs)]
