@@ -75,8 +75,10 @@ class SettingsProviderKit:
     def room_directory(self, provider: str, *, tenant: str, tokens: TokenSource) -> CalendarClient:
         if provider == "microsoft":
             # Place.Read.All is an application permission: an app-only token for the tenant.
+            from shared.providers.microsoft.calendar import GraphCalendarClient
+
             app = self.microsoft().app_auth(tenant)
-            return self.calendar("microsoft", app.token_source())
+            return GraphCalendarClient(self._settings, app.token_source(), app_only=True)
         return self.calendar("google", tokens)
 
     def admin_consent_url(self, *, tenant: str | None, redirect_uri: str, state: str) -> str:

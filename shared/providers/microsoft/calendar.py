@@ -48,6 +48,8 @@ class GraphCalendarClient:
         mailbox_key: the key of the 4-requests-per-mailbox cap; defaults to ``user``, and for
             ``"me"`` clients to this token source (pass the user id to share the cap across
             clients of the same person).
+        app_only: ``tokens`` are app-only: a 403 is retried once with a fresh token, so an
+            application permission an admin just granted takes effect at once.
     """
 
     provider = "microsoft"
@@ -62,6 +64,7 @@ class GraphCalendarClient:
         mailbox_key: str | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
+        app_only: bool = False,
     ) -> None:
         self.user = user
         self._prefix = "me" if user == "me" else f"users/{segment(user)}"
@@ -69,7 +72,9 @@ class GraphCalendarClient:
         extra: dict[str, Any] = {"retry": retry} if retry is not None else {}
         if sleep is not None:
             extra["sleep"] = sleep
-        self._graph = GraphHttp(settings, tokens, mailbox=key, http=http, **extra)
+        self._graph = GraphHttp(
+            settings, tokens, mailbox=key, http=http, refresh_on_forbidden=app_only, **extra
+        )
 
     def close(self) -> None:
         """Nothing to release: Graph clients share the process's pooled httpx client."""

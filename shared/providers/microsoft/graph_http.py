@@ -12,6 +12,11 @@ Behaviour and where it comes from:
 * Other 5xx, timeouts and dropped connections are retried with backoff and jitter
   (:mod:`shared.providers.retry`), then become :class:`~shared.errors.ProviderUnavailable`.
 * A 401 gets one forced token refresh and one resend (an access token revoked or expired early).
+* With ``refresh_on_forbidden`` (app-only tokens), a 403 gets the same one refresh and resend:
+  an app-only token carries the application permissions granted when it was issued (its
+  ``roles`` claim, https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference),
+  so after an admin grants consent a cached token would keep failing until it expires (about an
+  hour). One request gets at most one forced refresh, whatever the status.
 """
 
 from __future__ import annotations
@@ -139,6 +144,8 @@ class GraphHttp:
         http: an ``httpx.Client`` to use instead of the process's shared one.
         retry: backoff for 5xx/timeouts/resets; ``max_in_call_wait``: the longest Retry-After
         slept inside a call; ``sleep``: injectable for tests of timing.
+        refresh_on_forbidden: also refresh the token once after a 403 (app-only tokens, whose
+            permissions are fixed at issue time).
     """
 
     def __init__(
@@ -151,7 +158,9 @@ class GraphHttp:
         retry: RetryPolicy = DEFAULT_RETRY,
         max_in_call_wait: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        refresh_on_forbidden: bool = False,
     ) -> None:
+        self.refresh_on_forbidden = refresh_on_forbidden
         self.base_url = settings.microsoft_graph_url.rstrip("/")
         self._tokens = tokens
         self._mailbox = mailbox
@@ -211,7 +220,7 @@ class GraphHttp:
             status = response.status_code
             if status < 400:
                 return response
-            if status == 401 and not refreshed:
+            if not refreshed and (status == 401 or (status == 403 and self.refresh_on_forbidden)):
                 refreshed = force_refresh = True
                 continue
             header = response.headers.get("retry-after")
