@@ -184,8 +184,24 @@ def routes(world: World) -> list[BaseRoute]:
                 }
             )
 
+    async def instances(request: Request) -> Response:
+        resolved = _resolve(world, request, READ)
+        if isinstance(resolved, JSONResponse):
+            return resolved
+        _, calendar_id = resolved
+        try:
+            with world.lock:
+                return JSONResponse(
+                    listing.list_instances(
+                        world, calendar_id, request.path_params["event_id"], request.query_params
+                    )
+                )
+        except store.EventError as exc:
+            return _error(exc)
+
     events = PREFIX + "/calendars/{calendar_id}/events"
     return [
+        Route(events + "/{event_id}/instances", instances, methods=["GET"]),
         Route(PREFIX + "/calendars/{calendar_id}", one_calendar, methods=["GET"]),
         Route(events, list_or_insert, methods=["GET", "POST"]),
         Route(events + "/watch", watch, methods=["POST"]),

@@ -20,13 +20,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from simulator.google import recurring
 from simulator.google.store import (
+    Calendar,
     EventError,
     StoredEvent,
     calendar,
     decode_token,
     encode_token,
     event_bounds,
+    instance_event,
     parse_time,
     render,
     rfc3339,
@@ -63,6 +66,68 @@ def _matches_properties(event: StoredEvent, kind: str, filters: Sequence[str]) -
         if props.get(name) != value:
             return False
     return True
+
+
+def _candidates(
+    cal: Calendar,
+    single: bool,
+    since: int | None,
+    time_min: datetime | None,
+    time_max: datetime | None,
+) -> list[StoredEvent]:
+    """The events a listing considers: with ``singleEvents=true`` each recurring event stands
+    for its instances (changed ones are stored as exceptions, the rest computed).
+
+    An incremental round (``since``) cannot be bounded by timeMin/timeMax, so a changed
+    recurring event brings every instance back, up to :data:`recurring.EXPANSION_LIMIT` for a
+    series without end (the guide lists instances "unbounded" otherwise).
+    """
+    out: list[StoredEvent] = []
+    for event in cal.events.values():
+        if not (single and event.recurring):
+            out.append(event)
+            continue
+        if since is not None and event.change_seq <= since:
+            continue
+        lo, hi = (None, None) if since is not None else (time_min, time_max)
+        for found in recurring.instances(event.id, event.body, cal.time_zone, lo, hi):
+            if found.id not in cal.events:
+                out.append(instance_event(cal, event, found))
+    return out
+
+
+def list_instances(
+    world: World, calendar_id: str, event_id: str, query: Mapping[str, str]
+) -> dict[str, Any]:
+    """events.instances: the instances of a recurring event in ``timeMin``..``timeMax``
+    (exceptions as changed; cancelled ones only with ``showDeleted``)."""
+    cal = calendar(world, calendar_id)
+    master = cal.events.get(event_id)
+    if master is None or not master.recurring:
+        raise EventError(404, "notFound", "Not Found")
+    time_min = _time_param(query, "timeMin")
+    time_max = _time_param(query, "timeMax")
+    show_deleted = query.get("showDeleted", "false").lower() == "true"
+    try:
+        size = min(int(query.get("maxResults", DEFAULT_PAGE)), MAX_PAGE)
+        offset = int(query.get("pageToken", "0"))
+    except ValueError as exc:
+        raise EventError(400, "invalid", "Invalid value for maxResults or pageToken") from exc
+    items = []
+    for found in recurring.instances(master.id, master.body, cal.time_zone, time_min, time_max):
+        stored = cal.events.get(found.id) or instance_event(cal, master, found)
+        if stored.cancelled and not show_deleted:
+            continue
+        items.append(render(world, cal, stored))
+    body: dict[str, Any] = {
+        "kind": "calendar#events",
+        "summary": cal.id,
+        "timeZone": cal.time_zone,
+        "items": items[offset : offset + size],
+    }
+    if offset + size < len(items):
+        body["nextPageToken"] = str(offset + size)
+    return body
 
 
 def list_events(
@@ -126,7 +191,7 @@ def list_events(
     ical = query.get("iCalUID")
     text = query.get("q", "").lower()
     selected: list[tuple[list[str], StoredEvent]] = []
-    for event in cal.events.values():
+    for event in _candidates(cal, single, since, time_min, time_max):
         if event.change_seq > snapshot:
             continue
         if since is not None:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from simulator.google import recurring
 from simulator.google.state import GoogleState, google
 from simulator.world import World
 
@@ -61,6 +62,14 @@ class StoredEvent:
     sequence: int
     change_seq: int
     cancelled: bool = False
+    # For an instance of a recurring event that was changed or cancelled (an exception).
+    recurring_event_id: str | None = None
+    original_start: dict[str, Any] | None = None
+
+    @property
+    def recurring(self) -> bool:
+        """A recurring event (a series), not an instance of one."""
+        return bool(self.body.get("recurrence")) and self.recurring_event_id is None
 
 
 @dataclass
@@ -149,14 +158,21 @@ def _etag(event: StoredEvent) -> str:
 
 def render(world: World, cal: Calendar, event: StoredEvent) -> dict[str, Any]:
     """The Calendar v3 ``Event`` resource."""
+    series = (
+        {"recurringEventId": event.recurring_event_id, "originalStartTime": event.original_start}
+        if event.recurring_event_id
+        else {}
+    )
     if event.cancelled:
-        # Deleted events in incremental results carry little more than id and status.
+        # Deleted events in incremental results carry little more than id and status (and,
+        # for a cancelled instance, which series and which original start it was).
         return {
             "kind": "calendar#event",
             "etag": _etag(event),
             "id": event.id,
             "status": "cancelled",
             "updated": rfc3339(event.updated),
+            **series,
         }
     body = copy.deepcopy(event.body)
     owner = {"email": cal.id, "self": True}
@@ -176,6 +192,7 @@ def render(world: World, cal: Calendar, event: StoredEvent) -> dict[str, Any]:
         "reminders": {"useDefault": True},
     }
     resource.update(body)
+    resource.update(series)
     for attendee in resource.get("attendees", []):
         if attendee.get("email", "").lower() == cal.id:
             attendee["self"] = True
@@ -230,6 +247,7 @@ def insert_event(world: World, calendar_id: str, body: dict[str, Any]) -> dict[s
         raise EventError(400, "invalid", "Invalid start or end time.") from exc
     if end < start:
         raise EventError(400, "timeRangeEmpty", "The specified time range is empty.")
+    _check_recurrence(body, cal)
     clean = {k: copy.deepcopy(body[k]) for k in WRITABLE if k in body}
     _normalise_attendees(world, cal, clean)
     now = world.now()
@@ -240,6 +258,44 @@ def insert_event(world: World, calendar_id: str, body: dict[str, Any]) -> dict[s
     _notify(world, cal.id)
     _rooms_answer(world, cal, event)
     return result
+
+
+def _check_recurrence(body: dict[str, Any], cal: Calendar) -> None:
+    if not body.get("recurrence"):
+        return
+    if "dateTime" in body["start"] and not body["start"].get("timeZone"):
+        # Event resource, start.timeZone: "For recurring events this field is required".
+        raise EventError(400, "invalid", "Missing time zone definition for start time.")
+    try:
+        recurring.ruleset(body, cal.time_zone)
+    except recurring.RecurrenceError as exc:
+        raise EventError(400, "invalid", "Invalid recurrence rule.") from exc
+
+
+def virtual_instance(cal: Calendar, event_id: str) -> StoredEvent | None:
+    """The untouched instance ``event_id`` of a recurring event, computed (not stored)."""
+    master = cal.events.get(event_id.rpartition("_")[0])
+    if master is None or not master.recurring:
+        return None
+    found = recurring.find_instance(master.id, master.body, cal.time_zone, event_id)
+    if found is None:
+        return None
+    return instance_event(cal, master, found)
+
+
+def instance_event(cal: Calendar, master: StoredEvent, found: recurring.Instance) -> StoredEvent:
+    body, original = recurring.instance_body(master.body, found, cal.time_zone)
+    return StoredEvent(
+        id=found.id,
+        body=body,
+        created=master.created,
+        updated=master.updated,
+        sequence=master.sequence,
+        change_seq=master.change_seq,
+        cancelled=master.cancelled,
+        recurring_event_id=master.id,
+        original_start=original,
+    )
 
 
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -253,9 +309,17 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
-def get_stored(world: World, calendar_id: str, event_id: str) -> tuple[Calendar, StoredEvent]:
+def get_stored(
+    world: World, calendar_id: str, event_id: str, *, keep: bool = False
+) -> tuple[Calendar, StoredEvent]:
+    """The event ``event_id``, or an instance of a recurring event (stored first when ``keep``:
+    it is about to become an exception)."""
     cal = calendar(world, calendar_id)
     event = cal.events.get(event_id)
+    if event is None:
+        event = virtual_instance(cal, event_id)
+        if event is not None and keep:
+            cal.events[event_id] = event
     if event is None:
         raise EventError(404, "notFound", "Not Found")
     return cal, event
@@ -270,8 +334,9 @@ def modify_event(
     replace: bool,
     if_match: str | None = None,
 ) -> dict[str, Any]:
-    """events.patch (``replace=False``) or events.update (``replace=True``)."""
-    cal, event = get_stored(world, calendar_id, event_id)
+    """events.patch (``replace=False``) or events.update (``replace=True``); changing an
+    instance of a recurring event makes it an exception."""
+    cal, event = get_stored(world, calendar_id, event_id, keep=True)
     if if_match is not None and if_match not in ("*", _etag(event)):
         raise EventError(412, "conditionNotMet", "Precondition Failed", location="If-Match")
     before = copy.deepcopy(event.body)
@@ -287,6 +352,9 @@ def modify_event(
         event_bounds(new_body, cal.time_zone)
     except (KeyError, ValueError, ZoneInfoNotFoundError) as exc:
         raise EventError(400, "invalid", "Invalid start or end time.") from exc
+    if event.recurring_event_id is not None:
+        new_body.pop("recurrence", None)  # an instance cannot carry a rule of its own
+    _check_recurrence(new_body, cal)
     _normalise_attendees(world, cal, new_body)
     if new_body.get("status") == "cancelled":
         event.cancelled = True
@@ -303,12 +371,20 @@ def modify_event(
 
 
 def delete_event(world: World, calendar_id: str, event_id: str) -> None:
-    """events.delete: 410 ``deleted`` if already deleted, 404 if it never existed."""
-    cal, event = get_stored(world, calendar_id, event_id)
+    """events.delete: 410 ``deleted`` if already deleted, 404 if it never existed.
+
+    Deleting an instance cancels that occurrence only; deleting a recurring event cancels its
+    exceptions too."""
+    cal, event = get_stored(world, calendar_id, event_id, keep=True)
     if event.cancelled:
         raise EventError(410, "deleted", "Resource has been deleted")
     event.cancelled = True
     _touch(world, cal, event)
+    if event.recurring:
+        for other in cal.events.values():
+            if other.recurring_event_id == event.id and not other.cancelled:
+                other.cancelled = True
+                _touch(world, cal, other)
     _notify(world, cal.id)
 
 
@@ -316,7 +392,7 @@ def set_response(
     world: World, calendar_id: str, event_id: str, attendee_email: str, response: str
 ) -> dict[str, Any]:
     """An attendee (a person or a room) answers; the organizer's copy changes."""
-    cal, event = get_stored(world, calendar_id, event_id)
+    cal, event = get_stored(world, calendar_id, event_id, keep=True)
     attendees = event.body.setdefault("attendees", [])
     for attendee in attendees:
         if attendee.get("email", "").lower() == attendee_email.lower():

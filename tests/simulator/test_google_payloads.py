@@ -336,3 +336,29 @@ def test_service_account_token_error_bodies(
     granted = token(org["ann"], CALENDAR_EVENTS)
     assert granted.status_code == doc["granted"]["status"]
     assert set(granted.json()) == set(doc["granted"]["fields"])
+
+
+def test_recurring_event_and_its_instances(http: httpx.Client, org: dict[str, Any]) -> None:
+    doc = payload("recurring_event.json")
+    created = http.post(EVENTS, json=doc["request"], headers=org["auth"])
+    assert created.status_code == 200, created.text
+    master = created.json()
+    assert set(doc["recurring_event_fields"]) <= set(master)
+    assert master["recurrence"] == doc["request"]["recurrence"]
+    window = {"timeMin": "2011-06-01T00:00:00Z", "timeMax": "2011-08-01T00:00:00Z"}
+    listed = http.get(f"{EVENTS}/{master['id']}/instances", params=window, headers=org["auth"])
+    items = listed.json()["items"]
+    assert [i["start"]["dateTime"][:10] for i in items] == doc["instance_starts"]
+    for item in items:
+        assert set(doc["instance_fields"]) <= set(item)
+        assert item["recurringEventId"] == master["id"]
+        assert "recurrence" not in item
+    # 10:00 in Los Angeles (PDT) is 17:00 UTC: the instance id names the original start in UTC.
+    assert items[0]["id"] == f"{master['id']}_20110603T170000Z"
+    assert items[0]["originalStartTime"]["timeZone"] == "America/Los_Angeles"
+    same = http.get(EVENTS, params={**window, "singleEvents": "true"}, headers=org["auth"])
+    assert [i["id"] for i in same.json()["items"]] == [i["id"] for i in items]
+    assert http.delete(f"{EVENTS}/{items[1]['id']}", headers=org["auth"]).status_code == 204
+    gone = http.get(f"{EVENTS}/{items[1]['id']}", headers=org["auth"]).json()
+    assert gone["status"] == "cancelled"
+    assert set(doc["cancelled_instance_fields"]) <= set(gone)

@@ -217,3 +217,54 @@ def test_every_payload_names_its_documentation_page(name: str) -> None:
     doc = _doc(name)
     assert doc["source"].startswith("https://learn.microsoft.com/graph/")
     assert isinstance(doc["example"], dict)
+
+
+def test_series_master_and_instances_match_the_documented_ones(
+    graph_sim: GraphSim, org: Org
+) -> None:
+    request = {
+        "subject": "Let's go for lunch",
+        "body": {"contentType": "HTML", "content": "Does noon time work for you?"},
+        "start": {"dateTime": "2030-09-02T12:00:00", "timeZone": "Pacific Standard Time"},
+        "end": {"dateTime": "2030-09-02T14:00:00", "timeZone": "Pacific Standard Time"},
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["Monday"]},
+            "range": {"type": "endDate", "startDate": "2030-09-02", "endDate": "2030-12-31"},
+        },
+        "location": {"displayName": "Harry's Bar"},
+        "attendees": [
+            {"emailAddress": {"address": org.bob.mail, "name": "Bob"}, "type": "required"}
+        ],
+    }
+    with graph_sim.http(org.delegated(org.alice, "Calendars.ReadWrite")) as http:
+        created = http.post(
+            "/me/events",
+            json=request,
+            headers={"Prefer": 'outlook.timezone="Pacific Standard Time"'},
+        )
+        assert created.status_code == 201, created.text
+        conforms("event_series_master", created.json(), graph_sim)
+        master = created.json()["id"]
+        window = {"startDateTime": "2030-09-01T00:00:00Z", "endDateTime": "2030-09-30T00:00:00Z"}
+        first = http.get(f"/me/events/{master}/instances", params=window).json()["value"]
+        moved = http.patch(
+            f"/me/events/{first[1]['id']}",
+            json={"start": {"dateTime": "2030-09-10T19:00:00", "timeZone": "UTC"},
+                  "end": {"dateTime": "2030-09-10T21:00:00", "timeZone": "UTC"}},
+        )  # fmt: skip
+        assert moved.status_code == 200, moved.text
+        select = "subject,bodyPreview,seriesMasterId,type,recurrence,start,end"
+        listed = http.get(
+            f"/me/events/{master}/instances", params={**window, "$select": select}
+        ).json()
+    conforms("event_instances", listed, graph_sim)
+    assert [(e["type"], e["seriesMasterId"]) for e in listed["value"]] == [
+        ("occurrence", master),
+        ("exception", master),
+        ("occurrence", master),
+        ("occurrence", master),
+    ]
+    assert listed["value"][0]["start"] == {
+        "dateTime": "2030-09-02T19:00:00.0000000",
+        "timeZone": "UTC",
+    }
