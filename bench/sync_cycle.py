@@ -46,7 +46,7 @@ from shared.sync.calendars import all_calendars, client_for
 from shared.sync.context import SYNC_QUEUE
 from shared.sync.cycle import run_cycle
 from shared.sync.pull import sync_window
-from shared.sync.worker import parse_message, sync_calendar
+from shared.sync.worker import parse_message, run_message
 
 
 def drain(stack: Stack, workers: int) -> tuple[float, collections.Counter[str]]:
@@ -72,10 +72,10 @@ def drain(stack: Stack, workers: int) -> tuple[float, collections.Counter[str]]:
                     continue
                 for message in batch:
                     parsed = parse_message(decode_body(message.content))
-                    outcome = sync_calendar(stack.sctx, parsed)
+                    summary = run_message(stack.sctx, parsed)
                     client.delete_message(message)
                     with lock:
-                        outcomes[outcome.status] += 1
+                        outcomes[summary] += 1
         except BaseException as exc:
             errors.append(exc)
         finally:

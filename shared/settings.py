@@ -92,6 +92,22 @@ class Settings(BaseModel):
     sync_window_days_back: int = Field(default=1, ge=0, le=31)
     sync_window_days_ahead: int = Field(default=180, ge=1, le=730)
 
+    # --- Sync engine: bounded work (docs/sync-design.md, "Bounded work") ---
+    # Calendars packed into one sync queue message by the 5-minute cycle.
+    sync_calendars_per_message: int = Field(default=50, ge=1, le=500)
+    # Calendars one worker instance syncs at once (each is one mailbox: at most one provider
+    # call in flight per mailbox from here, inside Graph's limit of 4 per mailbox).
+    sync_concurrency: int = Field(default=32, ge=1, le=256)
+    # Seconds a worker spends on one message before it hands the calendars it has not started
+    # to a continuation message (the Functions host's default timeout is far longer; the
+    # calendar lease lasts 10 minutes and is renewed while a long pull runs).
+    sync_message_budget_seconds: int = Field(default=240, ge=1, le=3600)
+    # Provider pages one calendar's pull reads per run; the rest continues in the next message.
+    sync_max_pages: int = Field(default=20, ge=1, le=1000)
+    # Seconds a host-app request spends pushing an event to people's calendars in real time;
+    # the people not done by then are queued for the worker (the answer says "queued").
+    push_inline_deadline_seconds: float = Field(default=10.0, ge=0, le=120)
+
     # --- Host-app notification feed ---
     # Days a notification (and its de-duplication key) is kept; the hourly maintenance timer
     # deletes older ones. See docs/decisions.md, "Notification retention".

@@ -23,6 +23,10 @@ LEASE_ROW = "lease"
 DEFAULT_TTL = timedelta(minutes=10)
 
 
+class LeaseLost(Exception):
+    """A lease could not be renewed: another worker holds the calendar now."""
+
+
 @dataclass(frozen=True)
 class Lease:
     """A held lease; ``etag`` proves ownership when releasing or extending."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -91,6 +92,7 @@ def pull_calendar(
     *,
     page_size: int = 100,
     max_pages: int | None = None,
+    on_page: Callable[[], None] | None = None,
 ) -> PullReport:
     """Pull ``ref``'s changes with ``client`` until the round is complete.
 
@@ -101,6 +103,8 @@ def pull_calendar(
         page_size: items per provider page.
         max_pages: stop after this many pages with the cursor saved (``report.complete`` is
             then ``False``): bounds the time one invocation spends; the next pull resumes.
+        on_page: called after each page that did not end the round, its cursor saved (the
+            worker renews its lease there); what it raises ends the pull.
 
     Raises provider errors (``Throttled``, ``ProviderUnavailable``, ``ReconnectNeeded``, ...)
     after recording ``last_error``: the cursor stays at the last page fully processed.
@@ -156,6 +160,8 @@ def pull_calendar(
             cursors.save(state)
             if max_pages is not None and report.pages >= max_pages:
                 return report
+            if on_page is not None:
+                on_page()
     except ProviderError as exc:
         _record_error(cursors, ref.key, exc.code)
         raise

@@ -15,8 +15,9 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -373,7 +374,10 @@ def push_event_now(sctx: SyncContext, org: str, app_event: str) -> list[PersonOu
     """Mark and push one host-app event to every affected person's calendar, in real time.
 
     Markers are written first for everyone (durable: if this invocation dies the cycle finishes
-    the work). A slow or throttling provider turns the person's outcome into ``queued`` with a
+    the work). The pushes run in parallel for at most ``PUSH_INLINE_DEADLINE_SECONDS``: a person
+    not done by then is ``queued`` with a sync message (the worker pushes from the marker), so
+    a request to many people answers within its deadline. A slow or throttling provider turns
+    the person's outcome into ``queued`` with a
     sync message delayed by ``Retry-After``; a person without a connected calendar is
     ``no_calendar`` and their marker waits in their person partition for their connection.
     """
@@ -386,11 +390,37 @@ def push_event_now(sctx: SyncContext, org: str, app_event: str) -> list[PersonOu
         ref = calendars.get(person)
         partition = ref.key if ref is not None else person_partition(org, person)
         ex.queue.mark(partition, org, app_event, event.version)
+    clock = sctx.consent.clock
+    deadline = clock.now() + timedelta(seconds=sctx.consent.settings.push_inline_deadline_seconds)
+
+    def person_outcome(person: str) -> PersonOutcome | None:
+        ref = calendars.get(person)
+        if ref is not None and clock.now() >= deadline:
+            return None  # not started in time: queued for the worker below
+        return _push_person(ex, ref, person, event)
+
     workers = max(1, min(_INLINE_WORKERS, len(event.affected)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
-        return list(
-            pool.map(lambda p: _push_person(ex, calendars.get(p), p, event), event.affected)
-        )
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push")
+    try:
+        futures = [pool.submit(person_outcome, person) for person in event.affected]
+        wait(futures, timeout=max(0.0, (deadline - clock.now()).total_seconds()))
+    finally:
+        # Pushes still running go on in the background and finish (their markers make a
+        # second writer harmless); the ones not started are cancelled.
+        pool.shutdown(wait=False, cancel_futures=True)
+    outcomes: list[PersonOutcome] = []
+    for person, future in zip(event.affected, futures, strict=True):
+        done = future.done() and not future.cancelled()
+        outcome = future.result() if done else None
+        if outcome is None:
+            ref = calendars.get(person)
+            outcome = (
+                _queued(ex, ref, person, 0)
+                if ref is not None
+                else PersonOutcome(person, Outcome.NO_CALENDAR)
+            )
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _push_person(

@@ -1,7 +1,11 @@
-"""The sync worker: one calendar at a time, under a lease.
+"""The sync worker: each calendar under a lease; a packed message's calendars concurrently.
 
-A queue message (:class:`SyncMessage`: ``{"org", "calendar"[, "action"][, "attempt"]
-[, "throttled"][, "raced"]}``, ``calendar`` = ``ref.key``) leads to :func:`sync_calendar`:
+A queue message is either one calendar (:class:`SyncMessage`: ``{"org", "calendar"[, "action"]
+[, "attempt"][, "throttled"][, "raced"]}``, ``calendar`` = ``ref.key``: webhooks, retries,
+on-demand syncs) or the 5-minute cycle's packed message (:class:`BatchMessage`: up to
+``SYNC_CALENDARS_PER_MESSAGE`` calendars, run by :func:`sync_batch` on a per-process pool of
+``SYNC_CONCURRENCY`` threads within ``SYNC_MESSAGE_BUDGET_SECONDS``; what is left goes to a
+continuation message). Each calendar leads to :func:`sync_calendar`:
 
 1. resolve the calendar (gone -> drop the message: it was disconnected or disabled);
 2. take the calendar's lease. Held by another worker -> the run waits for the holder instead
@@ -12,7 +16,9 @@ A queue message (:class:`SyncMessage`: ``{"org", "calendar"[, "action"][, "attem
 3. clear the pending-sync marker *before* syncing, so a notification arriving during the run
    asks for one more run instead of being absorbed by this one;
 4. with a calendar client (closed afterwards): make sure the change subscription exists (or
-   renew/recreate it as the message asks), push the host app's pending work, pull changes;
+   renew/recreate it as the message asks), push the host app's pending work, pull changes for
+   at most ``SYNC_MAX_PAGES`` pages (the rest continues in the next message), renewing the
+   lease between pages once half of it has passed;
 5. record the outcome for the health view, tell the host app after repeated failures, release
    the lease, hand over to a run that waited for it, and ask for a delivery pass when
    notifications are waiting.
@@ -36,9 +42,12 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Literal
 
 from shared.errors import (
@@ -49,10 +58,10 @@ from shared.errors import (
     Throttled,
 )
 from shared.providers.base import CalendarClient
-from shared.sync import delivery, health, requests, subscriptions
+from shared.sync import batches, delivery, health, requests, subscriptions
 from shared.sync.calendars import CalendarRef, client_for, resolve
 from shared.sync.context import SYNC_QUEUE, SyncContext
-from shared.sync.leases import DEFAULT_TTL, Leases
+from shared.sync.leases import DEFAULT_TTL, Lease, LeaseLost, Leases
 from shared.sync.pull import pull_calendar
 from shared.sync.push import RACE_DELAY_SECONDS, push_calendar
 
@@ -65,7 +74,9 @@ MAX_ATTEMPTS = 7  # unavailable runs of one message: 6 retries, 2 s doubling, ~2
 MAX_THROTTLED = 10  # throttled runs of one message, each retried after the Retry-After
 MAX_RACED = 3  # quick re-runs of one message after a push lost a write race
 
-Status = Literal["synced", "dropped", "busy", "throttled", "retrying", "failed", "reconnect"]
+Status = Literal[
+    "synced", "dropped", "busy", "throttled", "retrying", "failed", "reconnect", "continued"
+]
 _ACTIONS = (None, "renew", "recreate")
 
 
@@ -96,6 +107,26 @@ class SyncMessage:
 
 
 @dataclass(frozen=True)
+class BatchMessage:
+    """A packed sync message of the 5-minute cycle: ``{"org", "calendars": [key, ...],
+    "batch"[, "renew": [key, ...]]}``. ``batch`` names its row in ``syncbatches``
+    (:mod:`shared.sync.batches`), deleted when the message and its continuations are done."""
+
+    org: str
+    batch: str
+    calendars: tuple[str, ...]
+    renew: frozenset[str] = frozenset()
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"org": self.org, "calendars": list(self.calendars)}
+        body["batch"] = self.batch
+        renew = [k for k in self.calendars if k in self.renew]
+        if renew:
+            body["renew"] = renew
+        return body
+
+
+@dataclass(frozen=True)
 class WorkerOutcome:
     status: Status
     delay_seconds: int = 0
@@ -108,10 +139,26 @@ def _count(body: dict[str, Any], name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def parse_message(body: Any) -> SyncMessage:
-    """The :class:`SyncMessage` of a queue message body; ``ValueError`` if malformed."""
+def _keys(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
+        raise ValueError(f"'{what}' of a sync message is a list of calendar keys")
+    return tuple(value)
+
+
+def parse_message(body: Any) -> SyncMessage | BatchMessage:
+    """The :class:`SyncMessage` or :class:`BatchMessage` of a queue message body;
+    ``ValueError`` if malformed."""
     if not isinstance(body, dict):
         raise ValueError("a sync message is a JSON object")
+    if "calendars" in body:
+        org, batch = body.get("org"), body.get("batch")
+        if not isinstance(org, str) or not org or not isinstance(batch, str) or not batch:
+            raise ValueError("a packed sync message needs 'org' and 'batch'")
+        calendars = _keys(body["calendars"], "calendars")
+        if not calendars:
+            raise ValueError("a packed sync message names at least one calendar")
+        renew = frozenset(_keys(body.get("renew", []), "renew"))
+        return BatchMessage(org, batch, calendars, renew)
     org, calendar = body.get("org"), body.get("calendar")
     if not isinstance(org, str) or not isinstance(calendar, str) or not org or not calendar:
         raise ValueError("a sync message needs 'org' and 'calendar'")
@@ -135,11 +182,29 @@ def backoff_seconds(attempt: int) -> int:
     return max(1, math.ceil(random.uniform(ceiling / 2, ceiling)))  # noqa: S311 (not crypto)
 
 
+class _LeaseKeeper:
+    """The run's lease, renewed between pull pages once half its time has passed (one Table
+    write per renewal, none on a run shorter than that)."""
+
+    def __init__(self, leases: Leases, lease: Lease, now: Any) -> None:
+        self.leases, self.lease, self._now = leases, lease, now
+
+    def keep(self) -> None:
+        remaining = self.lease.expires_at - self._now()
+        if remaining <= DEFAULT_TTL / 2:
+            renewed = self.leases.renew(self.lease, DEFAULT_TTL)
+            if renewed is None:
+                raise LeaseLost(f"the lease on {self.lease.key} is no longer held")
+            self.lease = renewed
+
+
 def sync_calendar(
     sctx: SyncContext, message: SyncMessage, *, holder: str | None = None
 ) -> WorkerOutcome:
     """Sync one calendar (see the module docstring). Returns what happened; raises only for
-    unexpected errors (storage outages, bugs), which the host retries."""
+    unexpected errors (storage outages, bugs), which the host retries. ``continued``: the pull
+    stopped at its page budget (``SYNC_MAX_PAGES``) with its cursor saved; the caller sends
+    the continuation (:func:`run_message`)."""
     ctx = sctx.consent
     key = message.calendar
     try:
@@ -157,18 +222,102 @@ def sync_calendar(
         if lease is None:
             log.info("calendar %s is being synced by another worker; it hands over", key)
             return WorkerOutcome("busy")
+    keeper = _LeaseKeeper(leases, lease, ctx.clock.now)
     try:
         requests.clear(ctx.tables, key)
-        return _run(sctx, ref, message)
+        return _run(sctx, ref, message, keeper)
     finally:
-        leases.release(lease)
+        leases.release(keeper.lease)
         handed, action = requests.waiting(ctx.tables, key)
         if handed:
             sctx.queues.send(SYNC_QUEUE, SyncMessage(ref.org, key, action).body())
         delivery.enqueue_if_pending(sctx, ref.org)
 
 
-def _run(sctx: SyncContext, ref: CalendarRef, message: SyncMessage) -> WorkerOutcome:
+# One pool per process (per SYNC_CONCURRENCY) for the calendars of packed messages: the queue
+# trigger runs several messages at once, and their calendars share these threads.
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _calendar_pool(size: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(size)
+        if pool is None:
+            pool = _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="sync")
+        return pool
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    outcomes: dict[str, WorkerOutcome]
+    continued: tuple[str, ...]  # calendars handed to the continuation message
+
+
+def sync_batch(sctx: SyncContext, message: BatchMessage) -> BatchOutcome:
+    """Sync a packed message's calendars concurrently, within ``SYNC_MESSAGE_BUDGET_SECONDS``.
+
+    Calendars not started when the budget is spent, and calendars whose pull stopped at its
+    page budget, go to one continuation message with the same batch id; otherwise the batch
+    row is deleted (the cycle may enqueue these calendars again). An unexpected error of one
+    calendar is raised after the others ran, so the host retries the message (the runs are
+    idempotent) and the batch row stays.
+    """
+    settings, clock = sctx.consent.settings, sctx.consent.clock
+    deadline = clock.now() + timedelta(seconds=settings.sync_message_budget_seconds)
+
+    def one(key: str) -> WorkerOutcome | None:
+        if clock.now() >= deadline:
+            return None  # not started: the continuation takes it
+        action = "renew" if key in message.renew else None
+        return sync_calendar(sctx, SyncMessage(message.org, key, action))
+
+    pool = _calendar_pool(settings.sync_concurrency)
+    futures = [(key, pool.submit(one, key)) for key in message.calendars]
+    outcomes: dict[str, WorkerOutcome] = {}
+    left: list[str] = []
+    error: BaseException | None = None
+    for key, future in futures:
+        try:
+            outcome = future.result()
+        except Exception as exc:  # re-raised below, after the others ran
+            error = error or exc
+            continue
+        if outcome is None or outcome.status == "continued":
+            left.append(key)
+        if outcome is not None:
+            outcomes[key] = outcome
+    if error is not None:
+        raise error
+    tables = sctx.consent.tables
+    if left:
+        again = BatchMessage(message.org, message.batch, tuple(left), message.renew)
+        sctx.queues.send(SYNC_QUEUE, again.body())
+        log.info("sync batch %s: %d calendars continue in a new message", message.batch, len(left))
+    else:
+        batches.done(tables, message.org, message.batch)
+    return BatchOutcome(outcomes, tuple(left))
+
+
+def run_message(sctx: SyncContext, message: SyncMessage | BatchMessage) -> str:
+    """What the queue trigger runs for one sync message; a short summary for the log."""
+    if isinstance(message, BatchMessage):
+        done = sync_batch(sctx, message)
+        statuses: dict[str, int] = {}
+        for outcome in done.outcomes.values():
+            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        return f"{statuses}, {len(done.continued)} continued"
+    outcome = sync_calendar(sctx, message)
+    if outcome.status == "continued":
+        # The pull stopped at its page budget: the next page in a message of its own.
+        again = SyncMessage(message.org, message.calendar, None)
+        sctx.queues.send(SYNC_QUEUE, again.body())
+    return outcome.status
+
+
+def _run(
+    sctx: SyncContext, ref: CalendarRef, message: SyncMessage, keeper: _LeaseKeeper
+) -> WorkerOutcome:
     ctx = sctx.consent
     subscription = ""
     retry = SyncMessage(
@@ -178,7 +327,19 @@ def _run(sctx: SyncContext, ref: CalendarRef, message: SyncMessage) -> WorkerOut
         with closing(client_for(ctx, ref)) as client:
             subscription = _subscription(sctx, ref, client, message.action)
             pushed = push_calendar(sctx, ref, client)
-            pull_calendar(sctx, ref, client)
+            keeper.keep()
+            pulled = pull_calendar(
+                sctx,
+                ref,
+                client,
+                max_pages=ctx.settings.sync_max_pages,
+                on_page=keeper.keep,
+            )
+    except LeaseLost:
+        # Our lease ran out during a long run and another worker holds the calendar now; the
+        # cursor is saved up to the last page, the holder carries on from there.
+        log.warning("calendar %s: lease lost mid-run; the new holder continues", ref.key)
+        return WorkerOutcome("busy", 0, subscription, "lease_lost")
     except Throttled as exc:
         _failed(sctx, ref, exc.code, transient=True)
         if message.throttled + 1 >= MAX_THROTTLED:
@@ -227,6 +388,8 @@ def _run(sctx: SyncContext, ref: CalendarRef, message: SyncMessage) -> WorkerOut
         again = replace(retry, raced=message.raced + 1, action=None)
         sctx.queues.send(SYNC_QUEUE, again.body(), delay_seconds=RACE_DELAY_SECONDS)
         return WorkerOutcome("synced", RACE_DELAY_SECONDS, subscription, "raced")
+    if not pulled.complete:
+        return WorkerOutcome("continued", 0, subscription)
     return WorkerOutcome("synced", 0, subscription)
 
 

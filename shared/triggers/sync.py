@@ -38,7 +38,7 @@ def sync_cycle(timer: TimerRequest) -> None:
 @bp.function_name("sync_worker")
 @bp.queue_trigger(arg_name="msg", queue_name=SYNC_QUEUE, connection="AzureWebJobsStorage")
 def sync_worker(msg: func.QueueMessage) -> None:
-    from shared.sync.worker import parse_message, sync_calendar
+    from shared.sync.worker import parse_message, run_message
 
     with correlation():
         try:
@@ -47,8 +47,8 @@ def sync_worker(msg: func.QueueMessage) -> None:
             # A malformed message can never succeed: drop it rather than poison the queue.
             log.error("sync message %s dropped: %s", msg.id, exc)
             return
-        outcome = sync_calendar(sync_context(get_services()), message)
-        log.info("calendar %s: %s", message.calendar, outcome.status)
+        summary = run_message(sync_context(get_services()), message)
+        log.info("sync message %s: %s", msg.id, summary)
 
 
 @bp.function_name("deliver_notifications")

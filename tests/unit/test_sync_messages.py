@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from shared.sync.worker import BACKOFF_CAP, SyncMessage, backoff_seconds, parse_message
+from shared.sync.worker import (
+    BACKOFF_CAP,
+    BatchMessage,
+    SyncMessage,
+    backoff_seconds,
+    parse_message,
+)
 
 
 def test_a_message_round_trips_with_its_own_counter_per_fault_kind() -> None:
@@ -18,17 +24,34 @@ def test_a_message_round_trips_with_its_own_counter_per_fault_kind() -> None:
         "raced": 1,
     }
     assert parse_message(message.body()) == message
-    # The cycle's messages carry no counters; bad counters count as none.
+    # Single-calendar messages may carry no counters; bad counters count as none.
     assert parse_message({"org": "o", "calendar": "c"}) == SyncMessage("o", "c")
     assert parse_message({"org": "o", "calendar": "c", "attempt": -1, "throttled": True}) == (
         SyncMessage("o", "c")
     )
 
 
+def test_the_cycles_packed_message_round_trips_with_the_calendars_to_renew() -> None:
+    message = BatchMessage("org-1", "b-1", ("int-1:ana", "int-1:bob"), frozenset({"int-1:bob"}))
+    assert message.body() == {
+        "org": "org-1",
+        "calendars": ["int-1:ana", "int-1:bob"],
+        "batch": "b-1",
+        "renew": ["int-1:bob"],
+    }
+    assert parse_message(message.body()) == message
+    assert parse_message({"org": "o", "batch": "b", "calendars": ["c"]}) == BatchMessage(
+        "o", "b", ("c",)
+    )
+
+
 @pytest.mark.parametrize(
     "body",
     [[], "org", {"org": "o"}, {"calendar": "c"}, {"org": "", "calendar": "c"},
-     {"org": "o", "calendar": "c", "action": "purge"}],
+     {"org": "o", "calendar": "c", "action": "purge"},
+     {"org": "o", "calendars": ["c"]}, {"org": "o", "batch": "b", "calendars": []},
+     {"org": "o", "batch": "b", "calendars": "c"}, {"org": "o", "batch": "b", "calendars": [1]},
+     {"org": "o", "batch": "b", "calendars": ["c"], "renew": "c"}],
 )  # fmt: skip
 def test_a_malformed_message_is_refused(body: object) -> None:
     with pytest.raises(ValueError, match=r"sync message|sync action"):
