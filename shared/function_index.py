@@ -27,7 +27,8 @@ import azure.functions as func
 
 INDEX_FILE = Path(__file__).with_name("function_index.json")
 
-# The modules whose ``bp`` makes up the app, in registration order.
+# Where the app's blueprints come from, in registration order: ``module`` (its ``bp``) or
+# ``module:factory`` (a function that builds the blueprint).
 BLUEPRINT_MODULES = (
     "shared.http.routes.meta",
     "shared.http.routes.integrations",
@@ -42,6 +43,7 @@ BLUEPRINT_MODULES = (
     "shared.http.routes.hostapp",
     "shared.triggers.maintenance",
     "shared.triggers.sync",
+    "shared.http.routes:fallback_blueprint",  # the catch-all route comes last
 )
 
 # The parameter type the worker binds for each trigger.
@@ -52,10 +54,12 @@ _ARG_TYPES: dict[str, tuple[Any, Any]] = {
 }
 
 
-def _functions_of(module_name: str) -> list[func.Function]:
+def _functions_of(source: str) -> list[func.Function]:
+    module_name, _, factory = source.partition(":")
     module = importlib.import_module(module_name)
+    blueprint = getattr(module, factory)() if factory else module.bp
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-    app.register_blueprint(module.bp)
+    app.register_blueprint(blueprint)
     return list(app.get_functions())
 
 

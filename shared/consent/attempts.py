@@ -35,9 +35,7 @@ class FailedAttempts:
     def __init__(self, tables: TableStore) -> None:
         self._tables = tables
 
-    def record(
-        self, org: str, integration_id: str, subject: str, code: str, at: datetime
-    ) -> None:
+    def record(self, org: str, integration_id: str, subject: str, code: str, at: datetime) -> None:
         """Keep ``subject``'s latest failed attempt (the code only; anything that is not a
         plain code is stored as ``unknown``)."""
         safe = code if _CODE.fullmatch(code) else "unknown"

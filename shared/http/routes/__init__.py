@@ -38,13 +38,19 @@ def api_blueprints() -> list[ApiBlueprint]:
     ]
 
 
-def all_blueprints() -> list[func.Blueprint]:
-    """Every blueprint, in the order ``function_app.py`` registers them."""
+def fallback_blueprint() -> func.Blueprint:
+    """Problem+json 404/405 for what no API function takes (shared/http/fallback.py)."""
     from shared.http import fallback
-    from shared.triggers import maintenance, sync
 
     def specs() -> list[RouteSpec]:
         return [spec for blueprint in api_blueprints() for spec in blueprint.specs]
 
-    # Last: problem+json 404/405 for what no API function takes (shared/http/fallback.py).
-    return [*api_blueprints(), maintenance.bp, sync.bp, fallback.blueprint(specs)]
+    return fallback.blueprint(specs)
+
+
+def all_blueprints() -> list[func.Blueprint]:
+    """Every blueprint, in the order the app registers them (``shared/function_index.py``)."""
+    from shared.triggers import maintenance, sync
+
+    # Last: the catch-all route.
+    return [*api_blueprints(), maintenance.bp, sync.bp, fallback_blueprint()]
