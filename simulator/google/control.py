@@ -79,23 +79,36 @@ def add_domain(world: World, body: dict[str, Any]) -> dict[str, Any]:
     return {"domain": d.domain, "customer_id": d.customer_id, "name": d.name}
 
 
-def _check_addresses(domain: Domain, addresses: list[str], owner: str | None) -> None:
+def _taken(domain: Domain, owner: str | None) -> dict[str, str]:
+    """Every address (primary or alias) of the domain's users other than ``owner``."""
+    return {
+        address: user.email
+        for user in domain.users.values()
+        if user.email != owner
+        for address in user.addresses()
+    }
+
+
+def _check_addresses(domain: Domain, addresses: list[str], taken: dict[str, str]) -> None:
     """Google keeps every address (primary or alias) unique across the customer: creating a
     second user or alias with a taken address answers 409 "Entity already exists."."""
     for address in addresses:
         if not address.endswith("@" + domain.domain):
             raise ControlError(400, f"{address} is not in {domain.domain}")
-        for user in domain.users.values():
-            if user.email != owner and address in user.addresses():
-                raise ControlError(409, f"Entity already exists: {address}")
+        if address in taken:
+            raise ControlError(409, f"Entity already exists: {address}")
 
 
-def add_user(world: World, domain_name: str, body: dict[str, Any]) -> dict[str, Any]:
+def add_user(
+    world: World, domain_name: str, body: dict[str, Any], taken: dict[str, str] | None = None
+) -> dict[str, Any]:
     domain = _domain(world, domain_name)
     email = body["email"].lower()
     aliases = [str(a).lower() for a in body.get("aliases") or []]
-    _check_addresses(domain, [email, *aliases], owner=email)
     existing = domain.users.get(email)
+    if taken is None or existing is not None:
+        taken = _taken(domain, email)
+    _check_addresses(domain, [email, *aliases], taken)
     user = GoogleUser(
         id=existing.id if existing else google(world).new_numeric_id(),
         email=email,
@@ -123,8 +136,11 @@ def _user_summary(user: GoogleUser) -> dict[str, Any]:
 
 def add_users(world: World, domain_name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Many users in one call (large directories for benchmarks)."""
+    taken = _taken(_domain(world, domain_name), None)
     for item in body.get("users", []):
-        add_user(world, domain_name, item)
+        added = add_user(world, domain_name, item, taken)
+        for address in [added["email"], *added["aliases"]]:
+            taken[address] = added["email"]
     return {"count": len(body.get("users", []))}
 
 
@@ -140,7 +156,7 @@ def update_user(world: World, domain_name: str, email: str, body: dict[str, Any]
     user = _live_user(domain, email)
     if "aliases" in body:
         aliases = [str(a).lower() for a in body["aliases"] or []]
-        _check_addresses(domain, aliases, owner=user.email)
+        _check_addresses(domain, aliases, _taken(domain, user.email))
         user.aliases = aliases
     if "suspended" in body:
         user.suspended = bool(body["suspended"])

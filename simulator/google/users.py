@@ -207,8 +207,11 @@ def list_users(domain: Domain, params: dict[str, str]) -> JSONResponse:
 
 def get_user(domain: Domain, key: str) -> JSONResponse:
     wanted = key.lower()
+    direct = domain.users.get(wanted)
+    if direct is not None:
+        return JSONResponse(as_resource(direct, domain))
     for user in domain.users.values():
-        if user.id == key or wanted in user.addresses():
+        if user.id == key or wanted in user.aliases:
             return JSONResponse(as_resource(user, domain))
     return errors.error_response(404, "notFound", "Resource Not Found: userKey")
 
