@@ -3,10 +3,17 @@
 ``make`` installs Azurite into ``.local/azurite``; this module finds free loopback ports, starts
 it with in-memory persistence (or a data folder), waits until every service accepts connections
 and hands back the connection string the storage SDKs use.
+
+With a data folder (``make run``) it also writes a pid file next to that folder, so that an
+Azurite left behind by a run that died (killed, crashed: Azurite runs in its own session and
+outlives it) is found and stopped by the next run instead of holding the ports. A process is
+stopped only when its command line is this Azurite binary serving that same data folder; a pid
+reused by anything else is left alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -49,6 +56,7 @@ class Azurite:
     queue_port: int
     table_port: int
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    pid_file: Path | None = field(default=None, repr=False)
 
     @property
     def connection_string(self) -> str:
@@ -63,6 +71,8 @@ class Azurite:
     def stop(self) -> None:
         if self.process is None:
             return
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
         try:
             if self.process.poll() is not None:
                 return
@@ -87,6 +97,74 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def pid_file_for(data_dir: Path) -> Path:
+    """Where the Azurite serving ``data_dir`` records its process id."""
+    return data_dir.with_name(data_dir.name + ".pid")
+
+
+def _command_line(pid: int) -> str:
+    proc = Path(f"/proc/{pid}/cmdline")
+    if Path("/proc/self/cmdline").exists():  # Linux: the full argv, NUL-separated
+        try:
+            return proc.read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            return ""
+    try:
+        # -ww: never cut the line to the terminal's (or $COLUMNS') width.
+        result = subprocess.run(
+            ["ps", "-ww", "-o", "args=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_leftover(data_dir: Path, timeout: float = 15.0) -> int | None:
+    """Stop the Azurite a previous run left serving ``data_dir``; its pid, or None.
+
+    Only a process whose command line names Azurite and ``--location <data_dir>`` is stopped
+    (its whole process group, SIGTERM then SIGKILL); a stale pid file is removed either way.
+    """
+    pid_file = pid_file_for(data_dir)
+    try:
+        recorded = json.loads(pid_file.read_text())
+        pid = int(recorded["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pid_file.unlink(missing_ok=True)
+        return None
+    command = _command_line(pid) if _alive(pid) else ""
+    ours = "azurite" in command and f"--location {data_dir}" in command
+    if not ours:
+        pid_file.unlink(missing_ok=True)
+        return None
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if not _alive(pid):
+            break
+    pid_file.unlink(missing_ok=True)
+    return pid
 
 
 def start_azurite(
@@ -137,6 +215,7 @@ def start_azurite(
     if data_dir is None:
         args.append("--inMemoryPersistence")
     else:
+        data_dir = data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         args += ["--location", str(data_dir)]
     azurite.process = subprocess.Popen(
@@ -145,6 +224,11 @@ def start_azurite(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    if data_dir is not None:
+        azurite.pid_file = pid_file_for(data_dir)
+        azurite.pid_file.write_text(
+            json.dumps({"pid": azurite.process.pid, "location": str(data_dir)}) + "\n"
+        )
     deadline = time.monotonic() + timeout
     try:
         for port in (azurite.blob_port, azurite.queue_port, azurite.table_port):

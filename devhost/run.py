@@ -25,7 +25,7 @@ import socket
 import sys
 from pathlib import Path
 
-from devhost.azurite import start_azurite
+from devhost.azurite import start_azurite, stop_leftover
 from devhost.config import ROOT, load_local_settings
 from devhost.host import DevHost
 
@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    data_dir = (args.state_dir / "azurite-data").resolve()
+    leftover = stop_leftover(data_dir)
+    if leftover is not None:
+        print(f"stopped the Azurite (pid {leftover}) a previous run left behind", flush=True)
     ports = (args.app_port, args.simulator_port, *args.azurite_ports)
     busy = [p for p in ports if not _port_free(p)]
     if busy:
@@ -107,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from simulator.server import SimulatorServer
 
     blob, queue, table = args.azurite_ports
-    azurite = start_azurite(
-        blob_port=blob, queue_port=queue, table_port=table, data_dir=args.state_dir / "azurite-data"
-    )
+    azurite = start_azurite(blob_port=blob, queue_port=queue, table_port=table, data_dir=data_dir)
     simulator = SimulatorServer.start(args.state_dir / "simulator", port=args.simulator_port)
     seeded = demo.seed(simulator.world)
     # What is actually running wins over the file (whose defaults name the default ports).
