@@ -108,6 +108,11 @@ class Settings(BaseModel):
     # the people not done by then are queued for the worker (the answer says "queued").
     push_inline_deadline_seconds: float = Field(default=10.0, ge=0, le=120)
 
+    # --- Service (app-only) integrations ---
+    # People matching: up to this many people, one directory filter per person (20 per Graph
+    # $batch); above it, one paged listing of the whole directory matched locally.
+    service_match_list_above: int = Field(default=200, ge=1, le=1_000_000)
+
     # --- Host-app notification feed ---
     # Days a notification (and its de-duplication key) is kept; the hourly maintenance timer
     # deletes older ones. See docs/decisions.md, "Notification retention".

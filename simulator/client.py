@@ -194,13 +194,18 @@ class SimulatorClient:
         display_name: str | None = None,
         is_admin: bool = False,
         user_id: str | None = None,
+        **graph: Any,
     ) -> dict[str, Any]:
+        """A user; ``graph`` sets Graph properties beyond the defaults: ``mail`` (when it
+        differs from the UPN), ``proxy_addresses`` (``["SMTP:primary", "smtp:alias"]``),
+        ``user_type`` (Member or Guest), ``has_mailbox`` (False: no Exchange Online mailbox)."""
         body = {
             "local_part": local_part,
             "email": email,
             "display_name": display_name,
             "is_admin": is_admin,
             "id": user_id,
+            **graph,
         }
         return dict(self._call("POST", f"{P}/tenants/{tenant}/users", body))
 
@@ -262,6 +267,28 @@ class SimulatorClient:
 
     def update_app(self, client_id: str, **changes: Any) -> dict[str, Any]:
         return dict(self._call("PATCH", f"{P}/apps/{client_id}", changes))
+
+    def add_password(
+        self, client_id: str, *, lifetime_seconds: float = 180 * 86400, display_name: str = ""
+    ) -> dict[str, Any]:
+        """A new client secret (Graph ``addPassword``): ``keyId`` (the "Secret ID"),
+        ``secretText`` (the value) and ``endDateTime``."""
+        body = {"lifetime_seconds": lifetime_seconds, "display_name": display_name}
+        return dict(self._call("POST", f"{P}/apps/{client_id}/addPassword", body))
+
+    def add_certificate(self, client_id: str, certificate_pem: str) -> dict[str, Any]:
+        """Upload a certificate's public part to the app registration."""
+        body = {"certificate_pem": certificate_pem}
+        return dict(self._call("POST", f"{P}/apps/{client_id}/certificates", body))
+
+    def set_mailbox_scope(
+        self, tenant: str, client_id: str, users: Iterable[str] | None
+    ) -> dict[str, Any]:
+        """Restrict the app's app-only mailbox access to ``users`` (an application access
+        policy); ``None`` lifts the restriction."""
+        path = f"{P}/tenants/{tenant}/service-principals/{client_id}"
+        scope = None if users is None else list(users)
+        return dict(self._call("PATCH", path, {"mailbox_scope": scope}))
 
     def app(self, client_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"{P}/apps/{client_id}"))

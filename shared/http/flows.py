@@ -13,6 +13,7 @@ from shared.notifications.retention import NotificationRetention
 from shared.services import Services
 
 if TYPE_CHECKING:
+    from shared.service.manager import ServiceIntegrations
     from shared.sync.context import SyncContext
 
 
@@ -57,12 +58,25 @@ def callbacks(services: Services) -> Callbacks:
     return services.built("callbacks", lambda s: Callbacks(consent_context(s)))
 
 
+def service_integrations(services: Services) -> ServiceIntegrations:
+    """Service (app-only) integrations: create, check, rotate, people, built once per process."""
+    from shared.service.manager import ServiceIntegrations
+
+    return services.built("service_integrations", lambda s: ServiceIntegrations(sync_context(s)))
+
+
 def retention(services: Services) -> RetentionPurge:
+    from shared.service.erase import eraser as service_eraser
     from shared.sync.subscriptions import eraser
 
+    # The service eraser runs first: it stops subscriptions with the integration's credential
+    # (it knows each person's mailbox) before the generic eraser forgets what is left.
     return services.built(
         "retention",
-        lambda s: RetentionPurge(consent_context(s), erasers=[eraser(consent_context(s))]),
+        lambda s: RetentionPurge(
+            consent_context(s),
+            erasers=[service_eraser(consent_context(s)), eraser(consent_context(s))],
+        ),
     )
 
 

@@ -111,6 +111,32 @@ class IntegrationLifecycle:
         self._repo.record(integration, HistoryEntry(now, actor, outcome, tenant or ""))
         return integration
 
+    def service_check_finished(
+        self, integration: Integration, actor: str, *, passed: bool, tenant: str | None
+    ) -> Integration:
+        """A service integration's setup check ended: passed makes it Active (``enabled``),
+        failed makes it Inactive (``test_failed``) until a check passes again. Service
+        integrations have no consent to keep, so they never go through ``disabled`` and its
+        5-day retention; several may be active beside a workspace integration."""
+        now = self._clock.now()
+        was = integration.status
+        if passed:
+            integration.test_passed_at = now
+            integration.tenant = tenant or integration.tenant
+            integration.status = Status.ENABLED
+            if was is not Status.ENABLED:
+                integration.enabled_at = now
+                integration.enabled_by = actor
+        else:
+            integration.status = Status.TEST_FAILED
+        integration.updated_at = now
+        self._repo.save(integration)
+        outcome = "check_passed" if passed else "check_failed"
+        self._repo.record(integration, HistoryEntry(now, actor, outcome, tenant or ""))
+        if passed and was is not Status.ENABLED:
+            self._repo.record(integration, HistoryEntry(now, actor, "enabled"))
+        return integration
+
     def enable(
         self, org: str, integration_id: str, actor: str, *, confirm_replace: bool = False
     ) -> Integration:

@@ -5,7 +5,11 @@ A :class:`CalendarRef` names one person's calendar under one integration:
 * workspace integrations: a user's connection (delegated tokens, mailbox ``me``); the person is
   the connection's subject, i.e. the host app's user id (the ``sub`` of that user's token), which
   is also their id in ``PUT /orgs/{org}/people``;
-* service integrations (app-only): a person matched by email (mailbox = the directory user).
+* service integrations (app-only): a person matched by email with sync on (mailbox = the
+  directory user's immutable id; :mod:`shared.service.runtime`).
+
+A person synced by an enabled service integration is not synced through their workspace
+connection as well: exactly one path writes their calendar (docs/decisions.md).
 
 ``ref.key`` (``<integration>:<encoded person>``) is the partition key of everything kept per
 calendar (cursor, busy intervals, lease, subscription) and the body of a sync queue message.
@@ -21,6 +25,8 @@ from shared.consent.context import ConsentContext
 from shared.errors import NotFound
 from shared.integrations.model import Integration, Kind, Status
 from shared.providers.base import CalendarClient
+from shared.service.people_map import ServicePeople
+from shared.service.runtime import covered_people, service_client, synced_people
 from shared.storage.keys import decode_key, encode_key
 
 
@@ -51,12 +57,22 @@ def calendars_of(ctx: ConsentContext, integration: Integration) -> list[Calendar
     if integration.status is not Status.ENABLED:
         return []
     if integration.kind is Kind.WORKSPACE:
+        covered = covered_people(ctx, integration.org)
         return [
             CalendarRef(integration.org, integration.id, integration.provider.value, c.subject)
             for c in ctx.connections.for_integration(integration.org, integration.id)
-            if c.status is ConnectionStatus.CONNECTED
+            if c.status is ConnectionStatus.CONNECTED and c.subject not in covered
         ]
-    return []
+    return [
+        CalendarRef(
+            integration.org,
+            integration.id,
+            integration.provider.value,
+            m.person,
+            mailbox=m.directory_id or "",
+        )
+        for m in synced_people(ctx, integration)
+    ]
 
 
 def all_calendars(ctx: ConsentContext) -> list[CalendarRef]:
@@ -74,8 +90,18 @@ def resolve(ctx: ConsentContext, org: str, key: str) -> CalendarRef:
     integration = ctx.integrations.get(org, integration_id)
     if integration.status is Status.ENABLED and integration.kind is Kind.WORKSPACE:
         connection = ctx.connections.get(org, integration_id, person)
-        if connection is not None and connection.status is ConnectionStatus.CONNECTED:
+        if (
+            connection is not None
+            and connection.status is ConnectionStatus.CONNECTED
+            and person not in covered_people(ctx, org)
+        ):
             return CalendarRef(org, integration.id, integration.provider.value, person)
+    if integration.status is Status.ENABLED and integration.kind is Kind.SERVICE:
+        mapping = ServicePeople(ctx.tables).get(org, integration_id, person)
+        if mapping is not None and mapping.syncs and mapping.directory_id:
+            return CalendarRef(
+                org, integration.id, integration.provider.value, person, mapping.directory_id
+            )
     raise NotFound(f"calendar {key} is not connected", code="calendar_not_connected")
 
 
@@ -91,6 +117,10 @@ def person_calendar(ctx: ConsentContext, org: str, person: str) -> CalendarRef |
 def client_for(ctx: ConsentContext, ref: CalendarRef) -> CalendarClient:
     """A calendar client for ``ref`` with the right tokens. Close it after use."""
     integration = ctx.integrations.get(ref.org, ref.integration_id)
+    if integration.kind is Kind.SERVICE:
+        if ref.mailbox == "me" or not ref.mailbox:
+            raise NotFound(f"calendar {ref.key} has no mailbox", code="calendar_not_connected")
+        return service_client(ctx, integration, ref.mailbox)
     connection = ctx.connections.get(ref.org, ref.integration_id, ref.person)
     if connection is None:
         raise NotFound(f"calendar {ref.key} is not connected", code="calendar_not_connected")

@@ -27,12 +27,38 @@ RoomPolicy = Literal["accept", "decline_when_busy", "never_answer"]
 
 
 @dataclass
+class PasswordCredential:
+    """A client secret of an app registration, as Graph's ``passwordCredential``: ``key_id``
+    is the "Secret ID" the portal shows next to the value (a GUID), ``secret_text`` the value
+    (shown once), ``end`` its expiry (epoch seconds of the simulator clock)."""
+
+    key_id: str
+    secret_text: str
+    end: float
+    display_name: str = ""
+
+
+@dataclass
+class KeyCredential:
+    """A certificate uploaded to an app registration (``keyCredential``): the PEM, its SHA-1
+    and SHA-256 thumbprints (hex) and expiry (epoch seconds)."""
+
+    key_id: str
+    certificate_pem: str
+    sha1: str
+    sha256: str
+    end: float
+
+
+@dataclass
 class AppRegistration:
     """An app registration (multi-tenant unless ``home_tenant_id`` is set)."""
 
     client_id: str
     display_name: str
     client_secret: str | None = None
+    password_credentials: list[PasswordCredential] = field(default_factory=list)
+    key_credentials: list[KeyCredential] = field(default_factory=list)
     redirect_uris: list[str] = field(default_factory=list)
     home_tenant_id: str | None = None
     # Permissions the registration is configured with (what admin consent grants with /.default).
@@ -50,6 +76,10 @@ class ServicePrincipal:
     # principal id (a user id, or ALL_PRINCIPALS) -> delegated scopes granted
     delegated_grants: dict[str, set[str]] = field(default_factory=dict)
     app_roles: set[str] = field(default_factory=set)
+    # Exchange Online application access policy / RBAC for Applications: when set, app-only
+    # calls reach only these mailboxes (user ids); others answer ErrorAccessDenied
+    # "Access to OData is disabled." (https://learn.microsoft.com/graph/auth-limit-mailbox-access).
+    mailbox_scope: set[str] | None = None
 
     def granted_for(self, user_id: str) -> set[str]:
         return self.delegated_grants.get(ALL_PRINCIPALS, set()) | self.delegated_grants.get(
@@ -83,6 +113,12 @@ class MsUser:
     room_policy: RoomPolicy = "accept"
     capacity: int | None = None
     building: str | None = None
+    # Graph user properties matching needs: aliases ("SMTP:primary", "smtp:alias"), Member or
+    # Guest, and whether an Exchange Online mailbox exists (unlicensed and on-premises users
+    # have none: MailboxNotEnabledForRESTAPI).
+    proxy_addresses: list[str] = field(default_factory=list)
+    user_type: Literal["Member", "Guest"] = "Member"
+    has_mailbox: bool = True
 
 
 @dataclass

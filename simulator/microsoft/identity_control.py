@@ -8,19 +8,25 @@ tokens. ``{tenant}`` is a tenant id or domain, ``{user}`` a user id, UPN or mail
 
 from __future__ import annotations
 
+import secrets
+import string
 import uuid
 from dataclasses import fields
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from simulator.microsoft import client_auth
 from simulator.microsoft.directory import (
     ALL_PRINCIPALS,
     AppRegistration,
     ConsentRequest,
+    KeyCredential,
     MsUser,
+    PasswordCredential,
     ServicePrincipal,
     Tenant,
     TenantPolicy,
@@ -67,6 +73,9 @@ def user_json(u: MsUser) -> dict[str, Any]:
         "room_policy": u.room_policy,
         "capacity": u.capacity,
         "building": u.building,
+        "proxy_addresses": list(u.proxy_addresses),
+        "user_type": u.user_type,
+        "has_mailbox": u.has_mailbox,
     }
 
 
@@ -89,6 +98,7 @@ def sp_json(sp: ServicePrincipal) -> dict[str, Any]:
         "assigned_user_ids": sorted(sp.assigned_user_ids),
         "delegated_grants": {k: sorted(v) for k, v in sp.delegated_grants.items()},
         "app_roles": sorted(sp.app_roles),
+        "mailbox_scope": None if sp.mailbox_scope is None else sorted(sp.mailbox_scope),
     }
 
 
@@ -205,7 +215,22 @@ def create_user(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
         is_admin=bool(b.get("is_admin", False)),
         user_id=b.get("id"),
     )
+    _apply_user_fields(user, b)
     return user_json(user)
+
+
+_USER_FIELDS = ("mail", "user_principal_name", "proxy_addresses", "user_type", "has_mailbox")
+
+
+def _apply_user_fields(user: MsUser, b: dict[str, Any]) -> None:
+    """Graph properties a test sets beyond the defaults (an address differing from the UPN,
+    aliases, a guest, a user without an Exchange Online mailbox)."""
+    if "user_type" in b and b["user_type"] not in ("Member", "Guest"):
+        raise ControlError(400, "user_type is Member or Guest")
+    for name in _USER_FIELDS:
+        if name in b and b[name] is not None:
+            value = b[name]
+            setattr(user, name, list(value) if name == "proxy_addresses" else value)
 
 
 def update_user(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
@@ -213,6 +238,7 @@ def update_user(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
     for name in ("is_admin", "account_enabled", "display_name", "room_policy", "capacity"):
         if name in b:
             setattr(user, name, b[name])
+    _apply_user_fields(user, b)
     return user_json(user)
 
 
@@ -281,6 +307,59 @@ def update_app(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
     return app_json(app)
 
 
+def add_password(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
+    """Graph's ``application: addPassword``: a new secret; the value is returned only here."""
+    app = _app(world, p["client_id"])
+    seconds = float(b.get("lifetime_seconds", 180 * 86400))
+    credential = PasswordCredential(
+        key_id=str(uuid.uuid4()),
+        secret_text=str(b.get("secret_text") or _secret_value()),
+        end=world.timestamp() + seconds,
+        display_name=str(b.get("display_name", "")),
+    )
+    app.password_credentials.append(credential)
+    return {
+        "keyId": credential.key_id,
+        "secretText": credential.secret_text,
+        "displayName": credential.display_name,
+        "endDateTime": _iso(credential.end),
+    }
+
+
+def remove_password(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
+    app = _app(world, p["client_id"])
+    app.password_credentials = [c for c in app.password_credentials if c.key_id != b.get("keyId")]
+    return {"removed": True}
+
+
+def add_certificate(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
+    """Upload a certificate's public part (``keyCredentials``)."""
+    app = _app(world, p["client_id"])
+    pem = str(b.get("certificate_pem") or "")
+    try:
+        sha1, sha256 = client_auth.thumbprints(pem)
+        end = client_auth.not_after(pem)
+    except ValueError as exc:
+        raise ControlError(400, f"not a PEM certificate: {exc}") from exc
+    key = KeyCredential(str(uuid.uuid4()), pem, sha1, sha256, end)
+    app.key_credentials.append(key)
+    return {"keyId": key.key_id, "thumbprint": sha1.upper(), "endDateTime": _iso(end)}
+
+
+def _secret_value() -> str:
+    # Portal secret values are 40 characters from this alphabet (with a "~" at position 3).
+    alphabet = string.ascii_letters + string.digits + "~._-"
+    return (
+        "".join(secrets.choice(alphabet) for _ in range(3))
+        + "~"
+        + "".join(secrets.choice(alphabet) for _ in range(36))
+    )
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def get_app(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
     return app_json(_app(world, p["client_id"]))
 
@@ -300,6 +379,11 @@ def update_sp(world: World, p: dict[str, str], b: dict[str, Any]) -> Any:
         sp.assignment_required = bool(b["assignment_required"])
     if "assigned_users" in b:
         sp.assigned_user_ids = {_user(tenant, u).id for u in b["assigned_users"]}
+    if "mailbox_scope" in b:
+        # New-ApplicationAccessPolicy -AccessRight RestrictAccess (or an RBAC for Applications
+        # management scope): None lifts the restriction.
+        scope = b["mailbox_scope"]
+        sp.mailbox_scope = None if scope is None else {_user(tenant, u).id for u in scope}
     return sp_json(sp)
 
 
@@ -403,6 +487,9 @@ def routes() -> list[BaseRoute]:
         ("/apps", create_app, "POST"),
         ("/apps/{client_id}", get_app, "GET"),
         ("/apps/{client_id}", update_app, "PATCH"),
+        ("/apps/{client_id}/addPassword", add_password, "POST"),
+        ("/apps/{client_id}/removePassword", remove_password, "POST"),
+        ("/apps/{client_id}/certificates", add_certificate, "POST"),
         ("/identity-settings", identity_settings, "PATCH"),
     ]
     result: list[BaseRoute] = [

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from simulator import tokens
+from simulator.microsoft import client_auth
 from simulator.microsoft import identity_errors as errs
 from simulator.microsoft.directory import AppRegistration, MsUser, Tenant, directory
 from simulator.microsoft.identity_state import (
@@ -73,11 +74,18 @@ def _authenticate_client(world: World, request: Request, form: dict[str, str]) -
     app = directory(world).apps.get(client_id)
     if app is None:
         raise TokenError(errs.unknown_client(client_id))
-    if app.client_secret is not None:
+    assertion = form.get("client_assertion")
+    if assertion and form.get("client_assertion_type") == client_auth.JWT_BEARER:
+        failure = client_auth.check_assertion(world, app, assertion)
+        if failure is not None:
+            raise TokenError(failure)
+        return app
+    if app.client_secret is not None or app.password_credentials or app.key_credentials:
         if not secret:
             raise TokenError(errs.missing_client_secret())
-        if secret != app.client_secret:
-            raise TokenError(errs.bad_client_secret(client_id))
+        failure = client_auth.check_secret(world, app, secret)
+        if failure is not None:
+            raise TokenError(failure)
     return app
 
 

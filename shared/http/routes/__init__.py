@@ -20,12 +20,14 @@ def api_blueprints() -> list[ApiBlueprint]:
         oauth,
         operations,
         rooms,
+        service,
         webhooks,
     )
 
     return [
         meta.bp,
         integrations.bp,
+        service.bp,
         me.bp,
         rooms.bp,
         notifications.bp,

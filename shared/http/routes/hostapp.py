@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
-from shared.http.flows import sync_context
+from shared.http.flows import service_integrations, sync_context
 from shared.http.limits import MAX_EVENT_DURATION, MAX_ID, time_field
 from shared.sync.appevents import AppEvent, AppEvents, EventContent
 from shared.sync.people import MAX_PEOPLE_PER_PUT, People, Person
@@ -61,6 +61,9 @@ def put_people(request: ApiRequest) -> PeopleResult:
     sctx = sync_context(request.services)
     people = [Person(org, p.id, p.name, p.email) for p in body.people]
     stored = People(sctx.consent.tables).put_many(org, people, sctx.consent.clock.now())
+    # Service integrations match the people just put (new addresses, new people) and start
+    # the calendars of new matches at once.
+    service_integrations(request.services).people_changed(org, people)
     calendars = calendars_by_person(sctx.consent, org)
     seen = list(dict.fromkeys(p.id for p in body.people))
     items = [

@@ -10,22 +10,48 @@ from pydantic import BaseModel, Field
 from shared.consent.testflow import TestResult
 from shared.consent.testruns import TestStatus
 from shared.diagnostics.catalogue import load_catalogue
-from shared.errors import Conflict
+from shared.errors import BadRequest, Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
-from shared.http.flows import callbacks, consent_context, consent_test_flow, retention
+from shared.http.flows import (
+    callbacks,
+    consent_context,
+    consent_test_flow,
+    retention,
+    service_integrations,
+)
 from shared.http.limits import MAX_URL
+from shared.http.service_views import (
+    DeleteQuery,
+    MatchingView,
+    ServiceCredentials,
+    ServiceSettingsView,
+    plain,
+    service_view,
+)
+from shared.integrations.lifecycle import DEFAULT_NAMES
 from shared.integrations.model import HistoryEntry, Integration, Kind, Provider
+from shared.service.erase import erase_service
+from shared.service.manager import Outcome, status_label
+from shared.service.registry import type_label
 
 bp = ApiBlueprint("integrations")
 INTEGRATION = "orgs/{org}/integrations/{id}"
 
 
 class NewIntegration(BaseModel):
-    kind: Literal["workspace"] = Field(
-        description="workspace: each user consents (delegated access)"
+    kind: Literal["workspace", "service"] = Field(
+        description="workspace: each user consents (delegated access). service: app-only "
+        "credentials an administrator registers once; the host app's people are matched to "
+        "directory users by email and synced without per-user consent. Several service "
+        "integrations may exist beside a workspace one."
     )
     provider: Provider
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    credentials: ServiceCredentials | None = Field(
+        default=None,
+        description="service kind only: the app's credentials. Stored in the secret store at "
+        "once; never returned or logged.",
+    )
 
 
 class HistoryItem(BaseModel):
@@ -40,6 +66,11 @@ class IntegrationView(BaseModel):
     kind: Kind
     provider: Provider
     name: str
+    type: str = Field(description="Microsoft Exchange or Google (service) / the suite (workspace)")
+    state: Literal["Active", "Inactive"] = Field(
+        description="Active: enabled (for the service kind: its last setup check passed); "
+        "Inactive: anything else"
+    )
     status: str
     created_at: datetime
     created_by: str
@@ -53,18 +84,33 @@ class IntegrationView(BaseModel):
         default=None, description="When a disabled integration's consent and data are erased"
     )
     history: list[HistoryItem] | None = None
+    service: ServiceSettingsView | None = Field(
+        default=None, description="service kind: which credential is set (never its value)"
+    )
+    check: TestResultView | None = Field(
+        default=None, description="service kind, on create: the setup check's result"
+    )
+    matching: MatchingView | None = None
 
 
 class IntegrationList(BaseModel):
     items: list[IntegrationView]
 
 
-def view(integration: Integration, history: list[HistoryEntry] | None = None) -> IntegrationView:
+def view(
+    integration: Integration,
+    history: list[HistoryEntry] | None = None,
+    service: ServiceSettingsView | None = None,
+) -> IntegrationView:
     return IntegrationView(
         id=integration.id,
         kind=integration.kind,
         provider=integration.provider,
         name=integration.name,
+        type=type_label(integration.provider.value)
+        if integration.kind is Kind.SERVICE
+        else DEFAULT_NAMES[integration.provider],
+        state=status_label(integration),  # type: ignore[arg-type]
         status=integration.status.value,
         created_at=integration.created_at,
         created_by=integration.created_by,
@@ -80,6 +126,7 @@ def view(integration: Integration, history: list[HistoryEntry] | None = None) ->
         else [
             HistoryItem(at=h.at, actor=h.actor, action=h.action, detail=h.detail) for h in history
         ],
+        service=service,
     )
 
 
@@ -92,7 +139,12 @@ def view(integration: Integration, history: list[HistoryEntry] | None = None) ->
 )
 def list_integrations(request: ApiRequest) -> IntegrationList:
     ctx = consent_context(request.services)
-    return IntegrationList(items=[view(i) for i in ctx.integrations.for_org(request.route["org"])])
+    return IntegrationList(
+        items=[
+            view(i, service=service_view(request.services, i))
+            for i in ctx.integrations.for_org(request.route["org"])
+        ]
+    )
 
 
 @bp.api(
@@ -108,6 +160,19 @@ def list_integrations(request: ApiRequest) -> IntegrationList:
 def create_integration(request: ApiRequest) -> IntegrationView:
     body: NewIntegration = request.body
     ctx = consent_context(request.services)
+    if body.kind == "service":
+        outcome = service_integrations(request.services).create(
+            request.route["org"],
+            request.require_caller().subject,
+            body.provider,
+            body.name,
+            None if body.credentials is None else plain(body.credentials),
+        )
+        return outcome_view(outcome)
+    if body.credentials is not None:
+        raise BadRequest(
+            "credentials belong to service integrations only", code="unexpected_credentials"
+        )
     integration = ctx.lifecycle.create(
         request.route["org"],
         request.require_caller().subject,
@@ -128,7 +193,11 @@ def create_integration(request: ApiRequest) -> IntegrationView:
 def get_integration(request: ApiRequest) -> IntegrationView:
     ctx = consent_context(request.services)
     integration = ctx.integrations.get(request.route["org"], request.route["id"])
-    return view(integration, ctx.integrations.history(integration))
+    return view(
+        integration,
+        ctx.integrations.history(integration),
+        service_view(request.services, integration),
+    )
 
 
 @bp.api(
@@ -136,12 +205,25 @@ def get_integration(request: ApiRequest) -> IntegrationView:
     name="delete_integration",
     methods=("DELETE",),
     auth="admin",
-    summary="Erase a non-enabled integration now: tokens, connections, test results, history",
+    summary="Erase an integration now (workspace: not while enabled): tokens, connections, "
+    "test results, history; service kind: also people and event mappings, busy intervals, "
+    "cursors, subscriptions (removed at the provider) and its credential",
+    query=DeleteQuery,
     status=204,
 )
 def delete_integration(request: ApiRequest) -> Reply:
     ctx = consent_context(request.services)
+    query: DeleteQuery = request.query
     integration = ctx.integrations.get(request.route["org"], request.route["id"])
+    if integration.kind is Kind.SERVICE:
+        if query.remove_events:
+            erase_service(ctx, integration, remove_events=True)
+        retention(request.services).erase(integration)
+        return Reply(status=204)
+    if query.remove_events:
+        raise BadRequest(
+            "remove_events applies to service integrations", code="not_a_service_integration"
+        )
     if integration.is_enabled:
         raise Conflict("disable the integration before deleting it", code="disable_first")
     retention(request.services).erase(integration)
@@ -157,7 +239,12 @@ class TestStart(BaseModel):
 
 
 class TestStarted(BaseModel):
-    consent_url: str = Field(description="Send the admin's browser here")
+    consent_url: str | None = Field(
+        default=None, description="workspace kind: send the admin's browser here"
+    )
+    result: TestResultView | None = Field(
+        default=None, description="service kind: the setup check ran at once; its result"
+    )
 
 
 @bp.api(
@@ -165,13 +252,25 @@ class TestStarted(BaseModel):
     name="start_test",
     methods=("POST",),
     auth="admin",
-    summary="Start (or rerun) the test flow: consent, then every check",
+    summary="Start (or rerun) the test flow: consent, then every check (202 with consent_url). "
+    "A service integration's setup check runs at once (200 with its result)",
     body=TestStart,
     response=TestStarted,
     status=202,
 )
-def start_test(request: ApiRequest) -> TestStarted:
+def start_test(request: ApiRequest) -> TestStarted | Reply:
     body: TestStart = request.body
+    integration = consent_context(request.services).integrations.get(
+        request.route["org"], request.route["id"]
+    )
+    if integration.kind is Kind.SERVICE:
+        outcome = service_integrations(request.services).check(
+            request.route["org"], request.route["id"], request.require_caller().subject
+        )
+        assert outcome.run is not None
+        return Reply(
+            status=200, body=TestStarted(result=result_view(TestResult(outcome.run, None, None)))
+        )
     url = consent_test_flow(request.services).start(
         request.route["org"], request.route["id"], request.require_caller().subject, body.return_to
     )
@@ -289,6 +388,13 @@ def result_view(result: TestResult) -> TestResultView:
     response=TestResultView,
 )
 def get_test_result(request: ApiRequest) -> TestResultView:
+    ctx = consent_context(request.services)
+    integration = ctx.integrations.get(request.route["org"], request.route["id"])
+    if integration.kind is Kind.SERVICE:
+        run = ctx.testruns.latest(integration.org, integration.id)
+        if run is None:
+            raise BadRequest("no check has run for this integration", code="no_test_run")
+        return result_view(TestResult(run, None, None))
     result = consent_test_flow(request.services).result(
         request.route["org"], request.route["id"], request.require_caller().subject
     )
@@ -369,3 +475,33 @@ def admin_consent_url(request: ApiRequest) -> AdminConsentLink:
         request.route["org"], request.route["id"], request.require_caller().subject, query.return_to
     )
     return AdminConsentLink(url=url)
+
+
+def outcome_view(outcome: Outcome) -> IntegrationView:
+    """A service integration after create/check/rotate: settings, check result, matching."""
+    config = outcome.config
+    out = view(
+        outcome.integration,
+        service=ServiceSettingsView(
+            credential_type=config.credential_type,
+            credential_set_at=config.credential_set_at,
+            credential_expires_on=config.credential_expires_on,
+            credential_error=config.credential_error,
+            settings=dict(config.settings),
+            user_id=config.probe_mailbox,
+            matched_at=config.matched_at,
+        ),
+    )
+    if outcome.run is not None:
+        out.check = result_view(TestResult(outcome.run, None, None))
+    if outcome.report is not None:
+        out.matching = MatchingView(
+            matched=outcome.report.matched,
+            unmatched=outcome.report.unmatched,
+            requests=outcome.report.requests,
+        )
+    return out
+
+
+IntegrationView.model_rebuild()
+TestStarted.model_rebuild()

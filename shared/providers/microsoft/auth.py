@@ -105,7 +105,11 @@ def _token_error(result: Mapping[str, Any]) -> ProviderError:
 class MicrosoftAppAuth:
     """App-only tokens (client credentials) for one tenant and one app registration.
 
-    One instance keeps msal's in-memory token cache, so repeated calls reuse a valid token.
+    ``client_secret`` is a secret string, or msal's certificate form
+    (``{"private_key": PEM, "public_certificate": PEM}``: msal signs a client assertion JWT
+    with the key, SHA-256 thumbprint in ``x5t#S256``, as Entra ID's certificate credentials
+    expect). One instance keeps msal's in-memory token cache, so repeated calls reuse a valid
+    token.
     """
 
     provider = PROVIDER
@@ -115,7 +119,7 @@ class MicrosoftAppAuth:
         authority_host: str,
         tenant_id: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | Mapping[str, str],
         ca_bundle: str | None = None,
         *,
         http_client: requests.Session | None = None,
@@ -134,7 +138,9 @@ class MicrosoftAppAuth:
                 try:
                     self._app = msal.ConfidentialClientApplication(
                         self._client_id,
-                        client_credential=self._secret,
+                        client_credential=(
+                            self._secret if isinstance(self._secret, str) else dict(self._secret)
+                        ),
                         authority=self._authority,
                         instance_discovery=False,
                         http_client=self._session,

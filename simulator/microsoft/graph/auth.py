@@ -114,4 +114,16 @@ def mailbox_owner(who: Caller, key: str, *, write: bool = False) -> MsUser:
         raise GraphError(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
     if not who.app_only and user.id != who.user_id:
         raise access_denied()
+    if who.app_only:
+        sp = who.tenant.service_principals.get(who.app_id)
+        if sp is not None and sp.mailbox_scope is not None and user.id not in sp.mailbox_scope:
+            # https://learn.microsoft.com/graph/auth-limit-mailbox-access: a mailbox outside
+            # the application access policy answers 403 ErrorAccessDenied with this text.
+            raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
+    if not user.has_mailbox:
+        raise GraphError(
+            404,
+            "MailboxNotEnabledForRESTAPI",
+            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+        )
     return user
