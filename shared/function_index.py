@@ -32,6 +32,7 @@ INDEX_FILE = Path(__file__).with_name("function_index.json")
 BLUEPRINT_MODULES = (
     "shared.http.routes.meta",
     "shared.http.routes.integrations",
+    "shared.http.routes.service",
     "shared.http.routes.me",
     "shared.http.routes.rooms",
     "shared.http.routes.notifications",
