@@ -161,6 +161,10 @@ def get_services() -> Services:
         if _services is None:
             settings = get_settings()
             configure_logging(settings.log_level, settings.log_format)
+            # Application Insights when its connection string is set (in Azure); else nothing.
+            from shared.observability.telemetry import configure_telemetry
+
+            configure_telemetry()
             _services = Services(settings)
         return _services
 

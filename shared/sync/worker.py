@@ -57,6 +57,7 @@ from shared.errors import (
     ReconnectNeeded,
     Throttled,
 )
+from shared.observability import metrics
 from shared.providers.base import CalendarClient
 from shared.sync import batches, delivery, health, requests, subscriptions
 from shared.sync.calendars import CalendarRef, client_for, resolve
@@ -306,8 +307,10 @@ def run_message(sctx: SyncContext, message: SyncMessage | BatchMessage) -> str:
         statuses: dict[str, int] = {}
         for outcome in done.outcomes.values():
             statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+            metrics.sync_run(outcome.status, outcome.error)
         return f"{statuses}, {len(done.continued)} continued"
     outcome = sync_calendar(sctx, message)
+    metrics.sync_run(outcome.status, outcome.error)
     if outcome.status == "continued":
         # The pull stopped at its page budget: the next page in a message of its own.
         again = SyncMessage(message.org, message.calendar, None)

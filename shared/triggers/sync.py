@@ -15,6 +15,7 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest
 
 from shared.http.flows import sync_context
+from shared.observability import metrics
 from shared.observability.logs import correlation
 from shared.services import get_services
 from shared.sync.context import DELIVERY_QUEUE, SYNC_QUEUE
@@ -31,6 +32,7 @@ def sync_cycle(timer: TimerRequest) -> None:
     with correlation():
         sctx = sync_context(get_services())
         report = run_cycle(sctx, sctx.consent.clock.now())
+        metrics.sample_queues(sctx.queues, (SYNC_QUEUE, DELIVERY_QUEUE))
         if timer.past_due:
             log.info("sync cycle ran late (%d calendars)", report.calendars)
 

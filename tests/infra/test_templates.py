@@ -67,6 +67,8 @@ SDK_ROLES = {
     "azure.data.tables": ("storage_table_data_contributor", "storage"),
     "azure.storage.queue": ("storage_queue_data_contributor", "storage"),
     "azure.keyvault.secrets": ("key_vault_secrets_officer", "vault"),
+    # Telemetry with Entra ID authentication (local auth is off on the component).
+    "azure.monitor.opentelemetry": ("monitoring_metrics_publisher", "appInsights"),
 }
 # Operations of azure-keyvault-secrets' SecretClient that Key Vault Secrets Officer allows
 # (secrets/* data actions: get, list, set, delete, recover, purge, backup, restore).
@@ -241,8 +243,7 @@ def test_each_data_plane_client_has_its_role_and_no_role_is_unexplained() -> Non
     app.functions_bindings = {}
     if any(f.get_trigger().type == "queueTrigger" for f in app.get_functions()):
         needed[ROLE["storage_queue_data_contributor"]] = "storage"
-    if "APPLICATIONINSIGHTS_CONNECTION_STRING" in app_setting_names():
-        needed[ROLE["monitoring_metrics_publisher"]] = "appInsights"
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in app_setting_names()
     assert role_assignments() == needed
 
 

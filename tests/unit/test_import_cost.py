@@ -23,6 +23,8 @@ HEAVY = (
     "azure.storage.queue",
     "azure.keyvault.secrets",
     "azure.identity",
+    "azure.monitor",
+    "opentelemetry",
     "simulator",
     "devhost",
     "httpx",

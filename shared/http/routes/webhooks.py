@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import sync_context
+from shared.observability import metrics
 from shared.sync import webhooks
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def _validation(request: ApiRequest) -> Reply | None:
     response=Accepted,
     status=202,
 )
+@metrics.acknowledgement("microsoft")
 def webhook_microsoft(request: ApiRequest) -> Reply:
     validation = _validation(request)
     if validation is not None:
@@ -70,6 +72,7 @@ def webhook_microsoft(request: ApiRequest) -> Reply:
     response=Accepted,
     status=202,
 )
+@metrics.acknowledgement("microsoft")
 def webhook_microsoft_lifecycle(request: ApiRequest) -> Reply:
     validation = _validation(request)
     if validation is not None:
@@ -90,6 +93,7 @@ def webhook_microsoft_lifecycle(request: ApiRequest) -> Reply:
     response=Accepted,
     status=200,
 )
+@metrics.acknowledgement("google")
 def webhook_google(request: ApiRequest) -> Reply:
     result = webhooks.google_push(sync_context(request.services), request.headers)
     # Google treats any 2xx as delivered (200, 201, 202, 204, 102) and retries anything else.
