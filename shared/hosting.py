@@ -15,17 +15,18 @@ delivery, for example) whether loopback addresses may be reached at all.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from shared.settings import Settings
+
+# function_app.py imports this module on every cold start: URL and address parsing is imported
+# only by the checks that need it.
 
 # Set by the platform on every Azure instance; never by Core Tools or devhost.
 AZURE_PLATFORM_VARIABLES = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
@@ -72,6 +73,8 @@ class LocalOnly:
 
 def is_loopback_host(host: str) -> bool:
     """``localhost``, ``*.localhost`` or a loopback IP literal (IPv4 or IPv6)."""
+    import ipaddress
+
     name = host.strip("[]").lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
@@ -82,6 +85,8 @@ def is_loopback_host(host: str) -> bool:
 
 
 def _url_problem(value: str) -> str | None:
+    from urllib.parse import urlsplit
+
     parts = urlsplit(value)
     if parts.scheme != "https":
         return f"is {value!r}: only https is allowed in Azure"
@@ -92,6 +97,8 @@ def _url_problem(value: str) -> str | None:
 
 def local_only_settings(settings: Settings) -> list[LocalOnly]:
     """Every setting in ``settings`` holding a value meant for local development only."""
+    from urllib.parse import urlsplit
+
     found: list[LocalOnly] = []
     if settings.secret_store == "local":
         found.append(

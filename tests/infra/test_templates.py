@@ -171,7 +171,10 @@ def test_every_setting_the_app_reads_is_set_by_infra_or_documented_optional() ->
     optional = documented_optional_settings()
     for name in Settings.model_fields:
         setting = name.upper()
-        assert setting in set_by_infra or setting in optional, setting
+        assert setting in set_by_infra or setting in optional, (
+            f"{setting}: set it in infra/resources.bicep (appSettings) or list it in "
+            "docs/operations.md under 'Settings left at their defaults'"
+        )
         assert not (setting in set_by_infra and setting in optional), setting
     # Settings read by libraries rather than shared/settings.py.
     assert {"AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING"} <= set_by_infra
