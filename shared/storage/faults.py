@@ -17,7 +17,8 @@ Unarmed (the default), the stores behave exactly as their contract tests describ
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from shared.errors import StorageUnavailable
@@ -50,6 +51,7 @@ class StoreFaults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
+        self._suspended = 0
         self.fired = 0
 
     def fail(
@@ -81,6 +83,18 @@ class StoreFaults:
         with self._lock:
             self._rules.clear()
 
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Within the block nothing fails and no hook runs (an observer's reads); what is armed
+        stays armed for the calls after it."""
+        with self._lock:
+            self._suspended += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._suspended -= 1
+
     @property
     def armed(self) -> bool:
         with self._lock:
@@ -92,6 +106,8 @@ class StoreFaults:
         hooks: list[Callable[[], None]] = []
         fail_now = fail_after = False
         with self._lock:
+            if self._suspended:
+                return False
             for rule in list(self._rules):
                 if not rule.matches(operation, target):
                     continue
