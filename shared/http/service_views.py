@@ -8,13 +8,15 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr
 
 from shared.integrations.model import Integration, Kind
+from shared.providers.google.service_credentials import GoogleServiceCredentials
 from shared.providers.microsoft.service_credentials import MicrosoftServiceCredentials
 from shared.service.config import ServiceConfigs
 from shared.service.manager import days_left
 from shared.services import Services
 
-# What an admin sends as ``credentials``; each provider validates its own shape again.
-ServiceCredentials = MicrosoftServiceCredentials
+# What an admin sends as ``credentials`` (the shape of the integration's provider); each
+# provider validates its own shape again when it parses them.
+ServiceCredentials = MicrosoftServiceCredentials | GoogleServiceCredentials
 
 
 def plain(model: BaseModel) -> dict[str, Any]:

@@ -7,15 +7,31 @@ simulated identity platform with the secret (or certificate) the admin entered.
 
 from __future__ import annotations
 
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
 from tests.e2e.conftest import Stack
 from tests.e2e.service_support import (
+    ServiceTenant,
     add_user,
     create_service,
     issue_codes,
     people_view,
     service_tenant,
 )
-from tests.e2e.sync_support import ADMIN, outcomes, put_event, put_people
+from tests.e2e.sync_support import (
+    ADMIN,
+    HOST_APP,
+    SERVICE,
+    event_times,
+    outcomes,
+    put_event,
+    put_people,
+)
+from tests.e2e.test_calendar_reads import dtz, parse, window
+from tests.e2e.test_workspace_lifecycle import all_entities, mentions
 
 
 def test_admin_creates_a_service_integration_people_are_matched_and_events_pushed_once(
@@ -108,3 +124,255 @@ def test_admin_creates_a_service_integration_people_are_matched_and_events_pushe
     for user in (ada, bob, carol):
         events = [e for e in stack.sim.graph.events(user["id"]) if e["subject"] != "x"]
         assert [e["subject"] for e in events] == ["Shift: front desk"], events
+
+
+def active_service(
+    stack: Stack, org: str, locals_: tuple[str, ...] = ("ada", "bob")
+) -> tuple[ServiceTenant, str, dict[str, dict[str, Any]]]:
+    """A consented tenant with these users (also the host app's people ``p-<local>``) and an
+    Active service integration whose first syncs have run. Returns (tenant, id, users)."""
+    tenant = service_tenant(stack)
+    users = {local: add_user(stack, tenant, local) for local in locals_}
+    put_people(stack, org, [(f"p-{k}", k.title(), u["mail"]) for k, u in users.items()])
+    created = create_service(stack, org, tenant)
+    assert created.status_code == 201, created.text
+    assert created.json()["state"] == "Active", created.json()["check"]
+    stack.host.wait_until_idle()
+    return tenant, created.json()["id"], users
+
+
+def ours(stack: Stack, user: dict[str, Any], subject: str = "Shift: front desk") -> list[Any]:
+    return [e for e in stack.sim.graph.events(user["id"]) if e["subject"] == subject]
+
+
+def feed(stack: Stack, org: str) -> list[dict[str, Any]]:
+    answer = stack.call("GET", f"orgs/{org}/notifications", org=org, sub=HOST_APP, roles=SERVICE)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def test_a_persons_outlook_changes_reach_the_feed_and_availability(stack: Stack, org: str) -> None:
+    _, _, users = active_service(stack, org)
+    ada = users["ada"]
+    start, end = event_times(hours_from_now=30)
+    assert (
+        outcomes(put_event(stack, org, "course-1", people=["p-ada"], start=start, end=end))[
+            "p-ada"
+        ]["status"]
+        == "synced"
+    )
+    (event,) = ours(stack, ada)
+
+    # Ada moves the course in Outlook: Graph notifies the service, which pulls and tells the
+    # host app; and she adds a private appointment, which becomes a busy interval.
+    stack.sim.graph.move_event(
+        ada["id"], event["id"], start + timedelta(hours=1), end + timedelta(hours=1)
+    )
+    private = stack.sim.graph.create_event(
+        ada["id"],
+        {
+            "subject": "Dentist",
+            "start": dtz(start + timedelta(hours=3)),
+            "end": dtz(start + timedelta(hours=4)),
+        },
+    )
+    wait_for(lambda: any(n["kind"] == "event_moved" for n in feed(stack, org)))
+    stack.host.wait_until_idle()
+    moved = next(n for n in feed(stack, org) if n["kind"] == "event_moved")
+    assert (moved["data"]["app_event"], moved["data"]["person"]) == ("course-1", "p-ada")
+    answer = stack.call(
+        "GET",
+        f"orgs/{org}/availability",
+        org=org,
+        sub=HOST_APP,
+        roles=SERVICE,
+        params={
+            "people": "p-ada",
+            **window(start - timedelta(hours=1), start + timedelta(hours=6)),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    (found,) = answer.json()["people"]
+    busy = {(parse(b["start"]), parse(b["end"]), b["source"]) for b in found["busy"]}
+    assert (start + timedelta(hours=3), start + timedelta(hours=4), "calendar") in busy
+    assert "Dentist" not in answer.text and private["id"] not in answer.text
+
+
+def test_stopping_one_persons_sync_stops_it_and_starting_resyncs_without_duplicates(
+    stack: Stack, org: str
+) -> None:
+    tenant, integration, users = active_service(stack, org)
+    ada = users["ada"]
+    put_event(stack, org, "course-1", people=["p-ada", "p-bob"])
+    assert any(
+        s["resource"].endswith(f"{ada['id']}/events") for s in stack.sim.graph.subscriptions()
+    )
+
+    stopped = stack.call(
+        "PATCH",
+        f"orgs/{org}/integrations/{integration}/people/p-ada",
+        org=org,
+        sub="ada",
+        roles=ADMIN,
+        json={"sync": False},
+    )
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json() == {"id": "p-ada", "sync": False, "matched": True}
+    assert not any(
+        s["resource"].endswith(f"{ada['id']}/events") for s in stack.sim.graph.subscriptions()
+    )
+    second = put_event(stack, org, "course-2", people=["p-ada", "p-bob"], subject="Course two")
+    assert outcomes(second)["p-ada"]["status"] == "no_calendar"
+    assert outcomes(second)["p-bob"]["status"] == "synced"
+    assert ours(stack, ada, "Course two") == []
+    assert people_view(stack, org, integration)["p-ada"]["sync"] is False
+
+    started = stack.call(
+        "PATCH",
+        f"orgs/{org}/integrations/{integration}/people/p-ada",
+        org=org,
+        sub="ada",
+        roles=ADMIN,
+        json={"sync": True},
+    )
+    assert started.status_code == 200, started.text
+    stack.host.wait_until_idle()
+    assert len(ours(stack, ada)) == 1
+    assert len(ours(stack, ada, "Course two")) == 1
+    assert any(
+        s["resource"].endswith(f"{ada['id']}/events") for s in stack.sim.graph.subscriptions()
+    )
+    del tenant
+
+
+def test_each_credential_failure_has_its_own_issue_with_who_must_act(
+    stack: Stack, org: str
+) -> None:
+    tenant = service_tenant(stack)
+    add_user(stack, tenant, "ada")
+    outsider = add_user(stack, tenant, "outsider")
+    stack.sim.set_mailbox_scope(tenant.tenant_id, tenant.client_id, [tenant.users["ada"]["id"]])
+    expired = stack.sim.add_password(tenant.client_id, lifetime_seconds=-60)
+    unconsented = service_tenant(stack, consent=False)
+    add_user(stack, unconsented, "ada")
+    put_people(stack, org, [("p-ada", "Ada", tenant.users["ada"]["mail"])])
+    cases = [
+        (
+            tenant,
+            {"client_secret": "not-the-secret-" + tenant.secret[:8]},
+            "service.secret_invalid",
+            "subscription_admin",
+        ),
+        (
+            tenant,
+            {"client_secret": tenant.secret_id},
+            "service.secret_id_pasted",
+            "subscription_admin",
+        ),
+        (tenant, {"client_secret": expired["secretText"]}, "service.secret_expired", "cloud_admin"),
+        (
+            tenant,
+            {"tenant_id": str(uuid.uuid4())},
+            "service.tenant_not_found",
+            "subscription_admin",
+        ),
+        (tenant, {"client_id": str(uuid.uuid4())}, "service.app_not_found", "subscription_admin"),
+        (unconsented, {}, "service.admin_consent_missing", "cloud_admin"),
+        (tenant, {"user_id": outsider["mail"]}, "service.mailbox_outside_scope", "cloud_admin"),
+    ]
+    for case_tenant, overrides, code, who in cases:
+        created = create_service(stack, org, case_tenant, name=code, **overrides)
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["state"] == "Inactive", (code, body)
+        blocking = [i for i in body["check"]["issues"] if i["severity"] == "blocks"]
+        assert [i["code"] for i in blocking] == [code], (code, blocking)
+        assert blocking[0]["who_must_act"] == who
+        assert blocking[0]["fix"] and blocking[0]["admin_message"]
+        assert body["service"]["credential_error"] == code
+        assert tenant.secret not in created.text and case_tenant.secret not in created.text
+
+
+def rotate(stack: Stack, org: str, integration: str, **credentials: Any) -> Any:
+    answer = stack.call(
+        "PATCH",
+        f"orgs/{org}/integrations/{integration}/credentials",
+        org=org,
+        sub="ada",
+        roles=ADMIN,
+        json={"credentials": credentials},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_rotated_secret_keeps_every_mapping_and_an_expired_one_is_told(
+    stack: Stack, org: str
+) -> None:
+    tenant, integration, users = active_service(stack, org)
+    put_event(stack, org, "course-1", people=["p-ada", "p-bob"])
+    before = people_view(stack, org, integration)
+    (first,) = ours(stack, users["ada"])
+
+    fresh = stack.sim.add_password(tenant.client_id)
+    rotated = rotate(
+        stack, org, integration, client_secret=fresh["secretText"], secret_expires_on="2030-01-31"
+    )
+
+    assert rotated["state"] == "Active" and rotated["check"]["status"] == "passed"
+    assert rotated["service"]["credential_expires_on"].startswith("2030-01-31")
+    assert rotated["service"]["settings"]["client_id"] == tenant.client_id
+    after = people_view(stack, org, integration)
+    assert {p: v["directory_id"] for p, v in after.items()} == {
+        p: v["directory_id"] for p, v in before.items()
+    }
+    moved_start, moved_end = event_times(hours_from_now=48)
+    assert (
+        outcomes(
+            put_event(
+                stack, org, "course-1", people=["p-ada", "p-bob"], start=moved_start, end=moved_end
+            )
+        )["p-ada"]["status"]
+        == "synced"
+    )
+    (same,) = ours(stack, users["ada"])
+    assert same["id"] == first["id"]
+    assert fresh["secretText"] not in str(rotated)
+
+
+def test_delete_leaves_no_row_and_no_secret_and_removes_subscriptions(
+    stack: Stack, org: str
+) -> None:
+    _, integration, users = active_service(stack, org)
+    put_event(stack, org, "course-1", people=["p-ada", "p-bob"])
+    stack.host.wait_until_idle()
+    mailboxes = {u["id"] for u in users.values()}
+    assert (
+        sum(1 for s in stack.sim.graph.subscriptions() if s["resource"].split("/")[1] in mailboxes)
+        == 2
+    )
+    assert any(integration in name for name in stack.services.secrets.names())
+
+    deleted = stack.call(
+        "DELETE", f"orgs/{org}/integrations/{integration}", org=org, sub="ada", roles=ADMIN
+    )
+
+    assert deleted.status_code == 204, deleted.text
+    assert mentions(all_entities(stack), integration) == []
+    assert [n for n in stack.services.secrets.names() if integration in n] == []
+    assert not [
+        s for s in stack.sim.graph.subscriptions() if s["resource"].split("/")[1] in mailboxes
+    ]
+    # The events the service created stay in people's calendars (docs/decisions.md).
+    assert len(ours(stack, users["ada"])) == 1
+    gone = stack.call(
+        "GET", f"orgs/{org}/integrations/{integration}", org=org, sub="ada", roles=ADMIN
+    )
+    assert gone.status_code == 404

@@ -148,6 +148,16 @@ class MicrosoftAppAuth:
                         http_cache=self._http_cache,
                     )
                 except (requests.RequestException, ValueError) as exc:
+                    # An unknown tenant fails msal's OpenID discovery with a 400 whose body is
+                    # Entra's AADSTS90002 answer: that is the admin's typo, not an outage.
+                    # msal re-raises the discovery error; the answer is in its context.
+                    codes = error_codes_in(f"{exc} {exc.__context__ or ''}")
+                    if isinstance(exc, ValueError) and codes:
+                        raise ProviderDenied(
+                            f"authority {self._authority} refused: {exc}",
+                            provider=PROVIDER,
+                            provider_code=f"AADSTS{codes[0]}",
+                        ) from exc
                     raise ProviderUnavailable(
                         f"authority {self._authority} unreachable or invalid: {exc}",
                         provider=PROVIDER,
