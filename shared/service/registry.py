@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 PROVIDERS: dict[str, str] = {
     "microsoft": "shared.providers.microsoft.service:MicrosoftServiceProvider",
+    "google": "shared.providers.google.service:GoogleServiceProvider",
 }
 
 _lock = threading.Lock()

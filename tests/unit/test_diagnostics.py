@@ -53,6 +53,7 @@ REQUIRED_CODES = [
     "google.dwd_unknown_user",
     "google.dwd_account_deleted",
     "google.directory_not_admin",
+    "google.probe_user_unavailable",
     "revoked_token",
     "missing_scope",
     "room_listing_not_permitted",
