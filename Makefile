@@ -20,8 +20,9 @@ $(AZURITE_DIR)/.installed: devhost/npm/package.json devhost/npm/package-lock.jso
 	touch $@
 
 ## Start Azurite, the provider simulator and the app on the local functions host; Ctrl-C stops all.
+## Options (ports, state folder): make run ARGS="--help"
 run: install
-	$(BIN)/python -m devhost.run
+	$(BIN)/python -m devhost.run $(ARGS)
 
 ## Lint, type-check and run every test (starts and stops its own Azurite and simulator).
 test: install lint

@@ -5,7 +5,8 @@ Starts, in this process:
 1. Azurite (Table, Queue, Blob) on its default ports 10000-10002, keeping data in
    ``.local/azurite-data`` between runs;
 2. the provider simulator on https://127.0.0.1:8443 with the demo organisation (a Microsoft 365
-   tenant ``contoso.example`` and a Google Workspace domain ``fabrikam.example``);
+   tenant ``contoso.example`` and a Google Workspace domain ``fabrikam.example``), keeping its
+   world (tokens, subscriptions, events) in ``.local/simulator/world.pickle`` between runs;
 3. the function app on the local functions host at http://localhost:7071/api.
 
 On first start it writes ``local.settings.json`` from ``local.settings.sample.json`` and generates
@@ -28,6 +29,7 @@ from pathlib import Path
 from devhost.azurite import start_azurite, stop_leftover
 from devhost.config import ROOT, load_local_settings
 from devhost.host import DevHost
+from shared.observability.logs import quiet_azure_sdk
 
 SAMPLE = ROOT / "local.settings.sample.json"
 GENERATED = ("LOCAL_SECRETS_KEY", "AUTH_SHARED_SECRET")
@@ -48,19 +50,61 @@ def ensure_local_settings(path: Path) -> bool:
     return True
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devhost.run", description=__doc__)
-    parser.add_argument("--app-port", type=int, default=APP_PORT)
-    parser.add_argument("--simulator-port", type=int, default=SIMULATOR_PORT)
-    parser.add_argument("--azurite-ports", type=int, nargs=3, default=list(AZURITE_PORTS))
-    parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='make run ARGS="..."  (or python -m devhost.run)',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--app-port",
+        type=int,
+        default=APP_PORT,
+        metavar="PORT",
+        help="port of the function app (default %(default)s); PUBLIC_BASE_URL and the demo "
+        "app registrations' redirect URIs follow it",
+    )
+    parser.add_argument(
+        "--simulator-port",
+        type=int,
+        default=SIMULATOR_PORT,
+        metavar="PORT",
+        help="port of the provider simulator, https (default %(default)s); the provider URL "
+        "settings follow it",
+    )
+    parser.add_argument(
+        "--azurite-ports",
+        type=int,
+        nargs=3,
+        default=list(AZURITE_PORTS),
+        metavar=("BLOB", "QUEUE", "TABLE"),
+        help="Azurite's blob, queue and table ports (default %(default)s)",
+    )
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        default=ROOT / "local.settings.json",
+        metavar="FILE",
+        help="local settings file, created from local.settings.sample.json with fresh local "
+        "secrets when missing (default: local.settings.json at the app root)",
+    )
     parser.add_argument(
         "--state-dir",
         type=Path,
         default=ROOT / ".local",
-        help="Azurite data, certificates, secrets",
+        metavar="DIR",
+        help="where Azurite's data, the simulator's certificates and world, and the local "
+        "secret store are kept between runs (default: .local); delete it to start over",
     )
-    return parser.parse_args(argv)
+    parser.epilog = (
+        "Azure SDK request/response logging is off; set LOG_LEVEL=DEBUG in the settings file "
+        "to see it."
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _port_free(port: int) -> bool:
@@ -92,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quiet_azure_sdk(os.environ.get("LOG_LEVEL", "INFO"))
     data_dir = (args.state_dir / "azurite-data").resolve()
     leftover = stop_leftover(data_dir)
     if leftover is not None:
@@ -112,10 +157,17 @@ def main(argv: list[str] | None = None) -> int:
 
     blob, queue, table = args.azurite_ports
     azurite = start_azurite(blob_port=blob, queue_port=queue, table_port=table, data_dir=data_dir)
-    simulator = SimulatorServer.start(args.state_dir / "simulator", port=args.simulator_port)
-    seeded = demo.seed(simulator.world)
+    # The simulator keeps its world next to Azurite's data, so tokens and subscriptions the
+    # app holds stay valid across restarts; deleting the state folder forgets both.
+    simulator = SimulatorServer.start(
+        args.state_dir / "simulator",
+        port=args.simulator_port,
+        state_file=args.state_dir / "simulator" / "world.pickle",
+    )
     # What is actually running wins over the file (whose defaults name the default ports).
     app_url = f"http://localhost:{args.app_port}"
+    seeded = demo.seed(simulator.world, app_url)
+    demo.ensure_upcoming_events(simulator.base_url, simulator.certs.ca, seeded)
     os.environ.update(
         {
             "AzureWebJobsStorage": azurite.connection_string,

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -65,6 +66,7 @@ class SimulatorServer:
     port: int = 0
     _server: uvicorn.Server | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _saver: Any = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -79,11 +81,13 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         areas: Sequence[str] | None = None,
+        state_file: Path | None = None,
     ) -> SimulatorServer:
         """Start serving in a daemon thread and return once the socket accepts connections.
 
         ``areas`` restricts the app to some area modules (a subset of :data:`AREAS`, in that
-        order), for tests of one area.
+        order), for tests of one area. With ``state_file`` the world is loaded from it when it
+        exists and saved to it while running and on :meth:`stop` (:mod:`simulator.persistence`).
         """
         certs = ensure_certificates(cert_dir)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -93,6 +97,10 @@ class SimulatorServer:
         # algorithm and every request costs ~40 ms instead of ~1 ms.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         port = sock.getsockname()[1]
+        if world is None and state_file is not None:
+            from simulator import persistence
+
+            world = persistence.load(state_file)
         world = world or World()
         server = cls(world=world, certs=certs, host=host, port=port)
         world.base_url = server.base_url
@@ -109,6 +117,10 @@ class SimulatorServer:
             target=server._server.run, kwargs={"sockets": [sock]}, daemon=True, name="simulator"
         )
         server._thread.start()
+        if state_file is not None:
+            from simulator import persistence
+
+            server._saver = persistence.Saver(world, state_file)
         deadline = time.monotonic() + 15
         while not server._server.started:
             if time.monotonic() > deadline or not server._thread.is_alive():
@@ -121,6 +133,9 @@ class SimulatorServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._saver is not None:
+            self._saver.stop()  # after the last request: the final save is complete
+            self._saver = None
 
     def __enter__(self) -> SimulatorServer:
         return self

@@ -132,6 +132,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         if not any(isinstance(f, RedactingFilter) for f in existing.filters):
             existing.addFilter(RedactingFilter())
     root.setLevel(level)
-    # azure-core logs every request and response header at INFO; keep that for DEBUG runs.
+    quiet_azure_sdk(level)
+
+
+def quiet_azure_sdk(level: str = "INFO") -> None:
+    """azure-core logs every request and response header at INFO: keep that for DEBUG runs."""
     for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

@@ -27,8 +27,12 @@ ROOMS = (
 )
 
 
-def seed(world: World) -> dict[str, Any]:
-    """Create the demo domain (idempotent per world); returns what the app's settings need."""
+def seed(world: World, app_url: str = "http://localhost:7071") -> dict[str, Any]:
+    """Create the demo domain (idempotent per world); returns what the app's settings need.
+
+    The OAuth client's redirect URI is the app's at ``app_url`` (``make run --app-port``).
+    """
+    redirect_uri = f"{app_url}/api/oauth/google/callback"
     with world.lock:
         domain = control.add_domain(
             world, {"domain": DOMAIN, "name": "Fabrikam", "customer_id": "C0fabrik1"}
@@ -53,7 +57,7 @@ def seed(world: World) -> dict[str, Any]:
                 "name": "Calendar integration (demo)",
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
-                "redirect_uris": [REDIRECT_URI],
+                "redirect_uris": sorted({REDIRECT_URI, redirect_uri}),
             },
         )
         control.set_policy(world, DOMAIN, {"app_trust": {CLIENT_ID: "trusted"}})
