@@ -160,6 +160,14 @@ class GoogleControl:
         ``service_account.Credentials.from_service_account_info``)."""
         return self._obj("POST", "/service-accounts", {"name": name, "project_id": project_id})
 
+    def add_service_account_key(self, client_email: str) -> dict[str, Any]:
+        """Another key of an existing service account (same client id); its key file."""
+        return self._obj("POST", f"/service-accounts/{client_email}/keys")
+
+    def delete_service_account_key(self, client_email: str, key_id: str) -> None:
+        """Delete a key: assertions signed with it are refused from then on."""
+        self._call("DELETE", f"/service-accounts/{client_email}/keys/{key_id}")
+
     def revoke_user_tokens(self, email: str) -> int:
         """Revoke every grant (refresh and access tokens) of the user; returns how many."""
         return int(self._call("POST", f"/users/{email}/revoke-tokens")["revoked"])

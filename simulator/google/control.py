@@ -20,6 +20,8 @@ are JSON; errors are ``{"error": "..."}`` with 400/404. Routes (``{d}`` = domain
     POST   /_sim/google/clients                          {name, redirect_uris, client_id?,
                                                           client_secret?, internal_domain?}
     POST   /_sim/google/service-accounts                 {name, project_id?} -> key file JSON
+    POST   /_sim/google/service-accounts/{email}/keys    -> another key file of the account
+    DELETE /_sim/google/service-accounts/{email}/keys/{key_id}
     GET    /_sim/google/calendars/{cal}/events           -> {"items": [...]} (cancelled too)
     POST   /_sim/google/calendars/{cal}/events           event body -> event
     PATCH  /_sim/google/calendars/{cal}/events/{id}      partial event -> event
@@ -236,21 +238,15 @@ def add_client(world: World, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_service_account(world: World, body: dict[str, Any]) -> dict[str, Any]:
-    """A service account and its key file (the JSON Google Cloud console downloads)."""
+def _new_key(world: World, account: ServiceAccount) -> dict[str, Any]:
+    """A new key of ``account`` and its key file (the JSON Google Cloud console downloads)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    project = body.get("project_id", "sim-project")
-    email = f"{body['name']}@{project}.iam.gserviceaccount.com".lower()
-    account = ServiceAccount(
-        client_email=email,
-        client_id=str(world.rng.randrange(10**20, 10**21)),
-        key_id=secrets.token_hex(20),
-        public_key_pem=key.public_key()
+    key_id = secrets.token_hex(20)
+    account.keys[key_id] = (
+        key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode(),
-        project_id=project,
+        .decode()
     )
-    google(world).service_accounts[email] = account
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -258,16 +254,43 @@ def add_service_account(world: World, body: dict[str, Any]) -> dict[str, Any]:
     ).decode()
     return {
         "type": "service_account",
-        "project_id": project,
-        "private_key_id": account.key_id,
+        "project_id": account.project_id,
+        "private_key_id": key_id,
         "private_key": private_pem,
-        "client_email": email,
+        "client_email": account.client_email,
         "client_id": account.client_id,
         "auth_uri": f"{world.base_url}/google/o/oauth2/auth",
         "token_uri": token_url(world),
         "auth_provider_x509_cert_url": f"{world.base_url}/google/oauth2/v3/certs",
         "universe_domain": "googleapis.com",
     }
+
+
+def add_service_account(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    """A service account with one key; returns the key file."""
+    project = body.get("project_id", "sim-project")
+    email = f"{body['name']}@{project}.iam.gserviceaccount.com".lower()
+    account = ServiceAccount(
+        client_email=email,
+        client_id=str(world.rng.randrange(10**20, 10**21)),
+        project_id=project,
+    )
+    google(world).service_accounts[email] = account
+    return _new_key(world, account)
+
+
+def _account(world: World, email: str) -> ServiceAccount:
+    account = google(world).service_accounts.get(email.lower())
+    if account is None:
+        raise ControlError(404, f"no service account {email}")
+    return account
+
+
+def delete_key(world: World, email: str, key_id: str) -> None:
+    account = _account(world, email)
+    if account.keys.pop(key_id, None) is None:
+        raise ControlError(404, f"no key {key_id}")
+    account.deleted_keys.add(key_id)
 
 
 def revoke_user_tokens(world: World, email: str) -> int:
@@ -364,6 +387,16 @@ def routes(world: World) -> list[BaseRoute]:
         ),
         ("/clients", "POST", lambda r, b: add_client(world, b)),
         ("/service-accounts", "POST", lambda r, b: add_service_account(world, b)),
+        (
+            "/service-accounts/{email}/keys",
+            "POST",
+            lambda r, b: _new_key(world, _account(world, p(r, "email"))),
+        ),
+        (
+            "/service-accounts/{email}/keys/{key_id}",
+            "DELETE",
+            lambda r, b: delete_key(world, p(r, "email"), p(r, "key_id")),
+        ),
         ("/calendars/{cal}/events", "GET", lambda r, b: all_events(world, p(r, "cal"))),
         ("/calendars/{cal}/events", "POST", lambda r, b: store.insert_event(world, p(r, "cal"), b)),
         (

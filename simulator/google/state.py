@@ -149,13 +149,14 @@ class OAuthClient:
 
 @dataclass
 class ServiceAccount:
-    """A service account with one registered key (PEM public key)."""
+    """A service account and its keys (key id -> PEM public key); a deleted key's id is kept
+    in ``deleted_keys`` (assertions signed with it are refused)."""
 
     client_email: str
     client_id: str
-    key_id: str
-    public_key_pem: str
     project_id: str
+    keys: dict[str, str] = field(default_factory=dict)
+    deleted_keys: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -174,18 +174,28 @@ def _jwt_bearer(world: World, state: GoogleState, form: dict[str, str]) -> Respo
     account = state.service_accounts.get(str(unverified.get("iss", "")).lower())
     if account is None:
         return oauth_error("invalid_grant", "Invalid grant: account not found")
-    try:
-        claims = jwt.decode(
-            assertion,
-            account.public_key_pem,
-            algorithms=["RS256"],
-            # google-auth always signs for Google's own token URL, whatever token_uri says.
-            audience=[token_url(world), GOOGLE_TOKEN_AUDIENCE, LEGACY_TOKEN_AUDIENCE],
-            options={"verify_exp": False, "verify_iat": False},
-        )
-    except jwt.InvalidAudienceError:
-        return oauth_error("invalid_grant", "Invalid JWT: audience is not the token URL.")
-    except jwt.PyJWTError:
+    kid = str(jwt.get_unverified_header(assertion).get("kid", ""))
+    if kid in account.deleted_keys:
+        # A deleted key (GAM classifies this text: the key was deleted or rotated away).
+        return oauth_error("invalid_grant", "Invalid JWT: No valid verifier found for issuer")
+    candidates = [account.keys[kid]] if kid in account.keys else list(account.keys.values())
+    claims: dict[str, Any] | None = None
+    for public_pem in candidates:
+        try:
+            claims = jwt.decode(
+                assertion,
+                public_pem,
+                algorithms=["RS256"],
+                # google-auth always signs for Google's own token URL, whatever token_uri says.
+                audience=[token_url(world), GOOGLE_TOKEN_AUDIENCE, LEGACY_TOKEN_AUDIENCE],
+                options={"verify_exp": False, "verify_iat": False},
+            )
+            break
+        except jwt.InvalidAudienceError:
+            return oauth_error("invalid_grant", "Invalid JWT: audience is not the token URL.")
+        except jwt.PyJWTError:
+            continue
+    if claims is None:
         return oauth_error("invalid_grant", "Invalid JWT Signature.")
     now = time.time()
     iat, exp = float(claims.get("iat", 0)), float(claims.get("exp", 0))

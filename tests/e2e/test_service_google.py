@@ -334,6 +334,7 @@ def test_delete_stops_channels_and_leaves_no_row_or_secret(stack: Stack, org: st
     stack.host.wait_until_idle()
     assert len(channels_of(stack, [ws.email("ann"), ws.email("cy")])) == 2
     assert rows_naming(stack, integration)  # the scan below sees this run's rows
+    assert any(integration in name for name in stack.services.secrets.names())
 
     deleted = stack.call(
         "DELETE", f"orgs/{org}/integrations/{integration}", org=org, sub="ada", roles=ADMIN
@@ -346,3 +347,69 @@ def test_delete_stops_channels_and_leaves_no_row_or_secret(stack: Stack, org: st
     assert [n for n in stack.services.secrets.names() if integration in n] == []
     # Events the service created stay in people's calendars by default (decision).
     assert [e["summary"] for e in ours(stack, ws.email("ann"))] == ["Shift: front desk"]
+
+
+def test_rooms_without_their_scope_only_degrade(stack: Stack, org: str) -> None:
+    ws = workspace(stack, scopes=[s for s in SERVICE_SCOPES if "resource" not in s])
+    add_user(stack, ws, "ann")
+    put_people(stack, org, [("p-ann", "Ann", ws.email("ann"))])
+
+    created = create_service(stack, org, ws)
+
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["state"], body["check"]["status"]) == ("Active", "passed")
+    assert set(issue_codes(body)) == {"room_listing_not_permitted"}
+    assert issue_codes(body)["room_listing_not_permitted"]["severity"] == "degrades"
+
+
+def rotate(stack: Stack, org: str, integration: str, key: dict[str, Any]) -> Any:
+    answer = stack.call(
+        "PATCH",
+        f"orgs/{org}/integrations/{integration}/credentials",
+        org=org,
+        sub="ada",
+        roles=ADMIN,
+        json={"credentials": {"service_account_key": key}},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_rotated_key_keeps_every_mapping_and_a_deleted_one_is_refused(
+    stack: Stack, org: str
+) -> None:
+    ws = workspace(stack)
+    add_user(stack, ws, "ann")
+    put_people(stack, org, [("p-ann", "Ann", ws.email("ann"))])
+    created = create_service(stack, org, ws)
+    assert created.status_code == 201, created.text
+    integration = created.json()["id"]
+    stack.host.wait_until_idle()
+    put_event(stack, org, "course-1", people=["p-ann"], start=hour(9), end=hour(10))
+    before = people_view(stack, org, integration)
+    (first,) = ours(stack, ws.email("ann"))
+
+    # A new key of the same service account: same client id, delegation unchanged.
+    fresh = stack.sim.google.add_service_account_key(ws.key["client_email"])
+    rotated = rotate(stack, org, integration, fresh)
+    stack.sim.google.delete_service_account_key(ws.key["client_email"], ws.key["private_key_id"])
+
+    assert (rotated["state"], rotated["check"]["status"]) == ("Active", "passed")
+    assert rotated["service"]["settings"]["private_key_id"] == fresh["private_key_id"]
+    assert fresh["private_key"] not in str(rotated)
+    after = people_view(stack, org, integration)
+    assert after["p-ann"]["directory_id"] == before["p-ann"]["directory_id"]
+    moved = put_event(stack, org, "course-1", people=["p-ann"], start=hour(11), end=hour(12))
+    assert outcomes(moved)["p-ann"]["status"] == "synced"
+    (same,) = ours(stack, ws.email("ann"))
+    assert same["id"] == first["id"]
+
+    # A key deleted in the Cloud console before it is entered: the check names the fix.
+    dead = stack.sim.google.add_service_account_key(ws.key["client_email"])
+    stack.sim.google.delete_service_account_key(ws.key["client_email"], dead["private_key_id"])
+    refused = rotate(stack, org, integration, dead)
+    assert (refused["state"], refused["check"]["status"]) == ("Inactive", "failed")
+    issue = issue_codes(refused)["google.service_account_rejected"]
+    assert (issue["check"], issue["who_must_act"]) == ("token", "subscription_admin")
+    assert refused["service"]["credential_error"] == "google.service_account_rejected"

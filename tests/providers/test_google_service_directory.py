@@ -6,13 +6,16 @@ against the simulator."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from shared.diagnostics import diagnose_provider_error
-from shared.errors import ProviderDenied, ValidationFailed
+from shared.errors import ProviderDenied, ProviderNotFound, ValidationFailed
 from shared.providers.google.matching import match_addresses
+from shared.providers.google.service import GoogleServiceProvider
 from shared.providers.google.service_account import (
     CALENDAR_EVENTS_SCOPE,
     DIRECTORY_USERS_SCOPE,
@@ -21,6 +24,7 @@ from shared.providers.google.service_account import (
     ServiceAccountKey,
 )
 from shared.providers.google.users import GoogleUserDirectory
+from shared.service.model import ServiceConfig
 from tests.providers.google_support import Org, make_org
 
 pytestmark = pytest.mark.simulator
@@ -149,3 +153,35 @@ def test_a_key_file_is_validated_without_echoing_it(key: dict[str, Any]) -> None
             ServiceAccountKey.parse(bad)
         assert "PRIVATE KEY" not in str(invalid.value.errors)
         assert invalid.value.errors[0]["field"] == "service_account_key"
+
+
+
+def test_a_person_kept_by_user_id_is_acted_as_by_their_primary_email(
+    org: Org, key: dict[str, Any]
+) -> None:
+    """A process that did not match (a sync worker) turns the immutable id into the primary
+    email once, acting as the administrator; an unknown id is not found."""
+    provider = GoogleServiceProvider(org.settings)
+    parsed = provider.parse({"service_account_key": key, "admin_email": org.admin})
+    config = ServiceConfig(
+        org="o",
+        integration_id="i-" + org.domain,
+        provider="google",
+        credential_type=parsed.credential_type,
+        settings=parsed.settings,
+    )
+    kim = org.google.add_user(f"kim@{org.domain}", name="Kim", aliases=[f"k@{org.domain}"])
+    org.google.create_event(
+        kim["email"],
+        {
+            "summary": "Kim's own",
+            "start": {"dateTime": "2031-01-01T09:00:00Z"},
+            "end": {"dateTime": "2031-01-01T10:00:00Z"},
+        },
+    )
+    credential = provider.credential(config, parsed.secret)
+    window = (datetime(2031, 1, 1, tzinfo=UTC), datetime(2031, 1, 2, tzinfo=UTC))
+    with closing(provider.calendar(config, credential, kim["id"])) as calendar:
+        assert [e.subject for e in calendar.events_between(*window)] == ["Kim's own"]
+    with pytest.raises(ProviderNotFound):
+        credential.token_source("999")()

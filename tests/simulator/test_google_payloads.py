@@ -336,6 +336,12 @@ def test_service_account_token_error_bodies(
     granted = token(org["ann"], CALENDAR_EVENTS)
     assert granted.status_code == doc["granted"]["status"]
     assert set(granted.json()) == set(doc["granted"]["fields"])
+    google.delete_service_account_key(key["client_email"], key["private_key_id"])
+    deleted = token(org["ann"], CALENDAR_EVENTS)
+    assert (deleted.status_code, deleted.json()) == (
+        doc["key_deleted"]["status"],
+        doc["key_deleted"]["body"],
+    )
 
 
 def test_recurring_event_and_its_instances(http: httpx.Client, org: dict[str, Any]) -> None:

@@ -290,6 +290,12 @@ class GoogleServiceProvider:
         del secret
         code = exc.provider_code or ""
         text = str(exc.detail).lower()
+        # Rooms and the channel probe only degrade, whatever refused them (the room scope is
+        # optional in the delegation list).
+        if check == "rooms":
+            return "room_listing_not_permitted"
+        if check == "subscription":
+            return "webhook_unreachable"
         if code == "unauthorized_client":
             return "google.unauthorized_client"
         if code == "invalid_grant":
@@ -302,10 +308,6 @@ class GoogleServiceProvider:
             return "google.service_account_rejected"
         if check == "directory" and code in ("forbidden", "insufficientPermissions"):
             return "google.directory_not_admin"
-        if check == "rooms":
-            return "room_listing_not_permitted"
-        if check == "subscription":
-            return "webhook_unreachable"
         if check == "mailbox" and code in ("forbidden", "insufficientPermissions"):
             return "calendar_write_not_permitted"
         return "service.provider_error"
