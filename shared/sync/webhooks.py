@@ -1,11 +1,14 @@
-"""Inbound change notifications: validate, de-duplicate, enqueue. No provider calls here.
+"""Inbound change notifications: validate, enqueue once; de-duplicate in the queue trigger.
 
 Microsoft Graph must get an answer within 3 seconds or counts the endpoint as slow and starts
 dropping notifications ("Set up notifications for changes in resource data", Microsoft Graph
 docs, section "Processing the change notification"); Google retries non-2xx answers with
-exponential backoff (Calendar API "Push notifications": "Responding to notifications"). So each
-notification costs two point reads (subscription index, client state), one marker insert and at
-most one queue message, and everything heavy happens in the sync worker.
+exponential backoff (Calendar API "Push notifications": "Responding to notifications"). So a
+POST is verified from memory (:class:`_Known`: each subscription's index entry and client state,
+read once per process and kept for ten minutes) and acknowledged with at most one queue message
+(``{"notified": [[org, calendar, reason], ...]}``) whatever the number of notifications it
+carries. The queue trigger then inserts each calendar's pending-sync marker and enqueues one
+sync per calendar (:func:`request_notified`), so duplicates still cause one sync.
 
 Validation: the subscription (Graph ``subscriptionId``) or channel (``X-Goog-Channel-ID``) must
 be one the service created and its ``clientState`` / ``X-Goog-Channel-Token`` must equal the
@@ -18,10 +21,15 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.secrets.store import SecretStore
+from shared.storage.tables import TableStore
 from shared.sync import subscriptions
 from shared.sync.context import SYNC_QUEUE, SyncContext
 from shared.sync.requests import request_sync
@@ -54,17 +62,75 @@ def _items(body: bytes) -> list[Any]:
     return items if isinstance(items, list) else []
 
 
+KNOWN_FOR_SECONDS = 600
+_KNOWN_MAX = 50_000
+
+
+class _Known:
+    """Subscriptions this process has verified: id -> (index entry, client state, until).
+
+    Per table store (so two deployments or tests in one process never mix). Only subscriptions
+    that exist are kept, so a forged id costs its reads every time and is never remembered; a
+    subscription's client state never changes (a new one gets a new id), so a kept value stays
+    right for as long as the subscription lives, and ten minutes bound how long a removed one
+    is still recognised (its notification then asks for a sync the worker finds nothing for).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_store: weakref.WeakKeyDictionary[
+            TableStore, dict[str, tuple[subscriptions.IndexEntry, str, float]]
+        ] = weakref.WeakKeyDictionary()
+
+    def get(
+        self, tables: TableStore, secrets: SecretStore, sub_id: str
+    ) -> tuple[subscriptions.IndexEntry, str] | None:
+        now = time.monotonic()
+        with self._lock:
+            found = self._by_store.get(tables, {}).get(sub_id)
+        if found is not None and found[2] > now:
+            return found[0], found[1]
+        entry = subscriptions.lookup(tables, sub_id)
+        if entry is None:
+            return None
+        state = secrets.get(subscriptions.secret_name(entry.integration_id, entry.calendar_key))
+        if state is None:
+            return None
+        with self._lock:
+            known = self._by_store.setdefault(tables, {})
+            if len(known) >= _KNOWN_MAX:
+                known.clear()
+            known[sub_id] = (entry, state, now + KNOWN_FOR_SECONDS)
+        return entry, state
+
+
+_KNOWN = _Known()
+
+
 def _verified(sctx: SyncContext, sub_id: str, given: str) -> subscriptions.IndexEntry | None:
     """The calendar of a subscription whose client state matches, else ``None``."""
-    entry = subscriptions.lookup(sctx.consent.tables, sub_id)
-    if entry is None:
+    if not sub_id:
         return None
-    expected = sctx.consent.secrets.get(
-        subscriptions.secret_name(entry.integration_id, entry.calendar_key)
-    )
-    if expected is None or not hmac.compare_digest(expected.encode(), given.encode()):
+    known = _KNOWN.get(sctx.consent.tables, sctx.consent.secrets, sub_id)
+    if known is None:
+        return None
+    entry, expected = known
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         return None
     return entry
+
+
+def enqueue_notified(sctx: SyncContext, notified: list[tuple[str, str, str]]) -> bool:
+    """One queue message for every calendar a POST verified: ``(org, calendar, reason)``."""
+    if not notified:
+        return False
+    sctx.queues.send(SYNC_QUEUE, {"notified": [list(n) for n in notified]})
+    return True
+
+
+def request_notified(sctx: SyncContext, notified: list[tuple[str, str, str]]) -> int:
+    """The queue trigger's half: each calendar's marker, one sync each; how many enqueued."""
+    return sum(request(sctx, org, key, reason) for org, key, reason in notified)
 
 
 def request(sctx: SyncContext, org: str, calendar_key: str, reason: str) -> bool:
@@ -84,12 +150,14 @@ def graph_notifications(sctx: SyncContext, body: bytes) -> WebhookResult:
     """Graph change notifications (``{"value": [...]}``): one sync per calendar at most.
 
     A POST can carry many notifications for few subscriptions (Graph batches them, and sends
-    ``created`` + ``updated`` and duplicates): each distinct subscription is verified once and
-    each calendar requested once, so the answer stays well inside Graph's 3 seconds.
+    ``created`` + ``updated`` and duplicates): each distinct subscription is verified once, from
+    memory after its first notification, and the calendars go out in one queue message.
+    ``enqueued`` counts queue messages (0 or 1).
     """
     result = WebhookResult()
     verified: dict[tuple[str, str], subscriptions.IndexEntry | None] = {}
     requested: set[str] = set()
+    notified: list[tuple[str, str, str]] = []
     for item in _items(body):
         if not isinstance(item, dict):
             result.ignored += 1
@@ -110,8 +178,8 @@ def graph_notifications(sctx: SyncContext, body: bytes) -> WebhookResult:
         if entry.calendar_key in requested:
             continue
         requested.add(entry.calendar_key)
-        if request(sctx, entry.org, entry.calendar_key, "graph"):
-            result.enqueued += 1
+        notified.append((entry.org, entry.calendar_key, "graph"))
+    result.enqueued += enqueue_notified(sctx, notified)
     return result
 
 
@@ -182,6 +250,6 @@ def google_push(sctx: SyncContext, headers: Mapping[str, str]) -> WebhookResult:
         )
         return result
     result.accepted += 1
-    if state in ("exists", "not_exists") and request(sctx, entry.org, entry.calendar_key, "google"):
-        result.enqueued += 1
+    if state in ("exists", "not_exists"):
+        result.enqueued += enqueue_notified(sctx, [(entry.org, entry.calendar_key, "google")])
     return result

@@ -128,6 +128,15 @@ class BatchMessage:
 
 
 @dataclass(frozen=True)
+class NotifiedMessage:
+    """Calendars whose change notifications a webhook verified: ``{"notified": [[org,
+    calendar, reason], ...]}``. The queue trigger requests one sync per calendar (the pending
+    marker de-duplicates), so the webhook answers with one queue message whatever it carried."""
+
+    notified: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
 class WorkerOutcome:
     status: Status
     delay_seconds: int = 0
@@ -146,11 +155,29 @@ def _keys(value: Any, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_message(body: Any) -> SyncMessage | BatchMessage:
-    """The :class:`SyncMessage` or :class:`BatchMessage` of a queue message body;
-    ``ValueError`` if malformed."""
+Message = SyncMessage | BatchMessage | NotifiedMessage
+
+
+def _notified(value: Any) -> NotifiedMessage:
+    items: list[tuple[str, str, str]] = []
+    for item in value if isinstance(value, list) else [None]:
+        if (
+            not isinstance(item, list)
+            or len(item) != 3
+            or not all(isinstance(part, str) and part for part in item)
+        ):
+            raise ValueError("'notified' of a sync message lists [org, calendar, reason]")
+        items.append((item[0], item[1], item[2]))
+    return NotifiedMessage(tuple(items))
+
+
+def parse_message(body: Any) -> Message:
+    """The :class:`SyncMessage`, :class:`BatchMessage` or :class:`NotifiedMessage` of a queue
+    message body; ``ValueError`` if malformed."""
     if not isinstance(body, dict):
         raise ValueError("a sync message is a JSON object")
+    if "notified" in body:
+        return _notified(body["notified"])
     if "calendars" in body:
         org, batch = body.get("org"), body.get("batch")
         if not isinstance(org, str) or not org or not isinstance(batch, str) or not batch:
@@ -300,8 +327,13 @@ def sync_batch(sctx: SyncContext, message: BatchMessage) -> BatchOutcome:
     return BatchOutcome(outcomes, tuple(left))
 
 
-def run_message(sctx: SyncContext, message: SyncMessage | BatchMessage) -> str:
+def run_message(sctx: SyncContext, message: Message) -> str:
     """What the queue trigger runs for one sync message; a short summary for the log."""
+    if isinstance(message, NotifiedMessage):
+        from shared.sync.webhooks import request_notified
+
+        enqueued = request_notified(sctx, list(message.notified))
+        return f"{enqueued} of {len(message.notified)} notified calendars enqueued"
     if isinstance(message, BatchMessage):
         done = sync_batch(sctx, message)
         statuses: dict[str, int] = {}

@@ -11,6 +11,7 @@ played without sleeping.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ from shared.secrets.memory_store import MemorySecretStore
 from shared.settings import load_settings
 from shared.storage.memory_queues import MemoryQueueSender
 from shared.storage.memory_tables import MemoryTableStore
-from shared.sync import batches
+from shared.sync import batches, webhooks
 from shared.sync.appevents import AppEvents, EventContent
 from shared.sync.busy import BusyStore
 from shared.sync.context import SYNC_QUEUE, SyncContext
@@ -46,7 +47,13 @@ from shared.sync.cycle import run_cycle
 from shared.sync.leases import Leases
 from shared.sync.mappings import PushQueue
 from shared.sync.push import Outcome, push_event_now
-from shared.sync.worker import BatchMessage, SyncMessage, parse_message, run_message
+from shared.sync.worker import (
+    BatchMessage,
+    NotifiedMessage,
+    SyncMessage,
+    parse_message,
+    run_message,
+)
 
 ORG = "org-bounded"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -126,6 +133,18 @@ class MemoryKit:
         raise NotImplementedError
 
 
+class CountingSecrets(MemorySecretStore):
+    """The in-memory secret store, counting reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, name: str) -> str | None:
+        self.reads += 1
+        return super().get(name)
+
+
 class World:
     def __init__(self, tmp: Path, **settings: str) -> None:
         values = {"LOCAL_SETTINGS_FILE": str(tmp / "none.json"), **settings}
@@ -133,8 +152,9 @@ class World:
         self.clock = ManualClock(T0)
         self.backend = MemoryCalendarBackend()
         self.kit = MemoryKit(self.backend, self.clock)
+        self.secrets = CountingSecrets()
         self.consent = ConsentContext(
-            self.settings, MemoryTableStore(), MemorySecretStore(), self.clock, self.kit
+            self.settings, MemoryTableStore(), self.secrets, self.clock, self.kit
         )
         self.queues = MemoryQueueSender(clock=lambda: self.clock.now().timestamp())
         self.sctx = SyncContext(self.consent, self.queues)
@@ -379,4 +399,68 @@ def test_a_push_within_its_deadline_is_done_inline(tmp_path: Path, deadline: str
     outcomes = push_event_now(world.sctx, ORG, "shift-1")
 
     assert {o.person: o.status for o in outcomes} == dict.fromkeys(people, Outcome.SYNCED)
+    assert world.messages() == []
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+def _graph_post(subs: list[Any], per_sub: int, client_state: str | None = None) -> bytes:
+    items = [
+        {
+            "subscriptionId": sub.id,
+            "clientState": client_state or sub.client_state,
+            "changeType": change,
+            "resource": f"Users/x/Events/{n}",
+        }
+        for sub in subs
+        for n in range(per_sub)
+        for change in ("created", "updated")
+    ]
+    return json.dumps({"value": items}).encode()
+
+
+def test_a_webhook_post_is_verified_from_memory_and_answered_with_one_queue_message(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    people = world.connect(10)
+    run_cycle(world.sctx, T0)
+    world.run_queue()  # every calendar synced once: ten subscriptions
+    subs = world.backend.subscriptions()
+    assert len(subs) == 10
+
+    first = webhooks.graph_notifications(world.sctx, _graph_post(subs, 5))
+    (message,) = world.messages()
+    reads = world.secrets.reads
+    again = webhooks.graph_notifications(world.sctx, _graph_post(subs, 5))
+
+    assert (first.accepted, first.enqueued) == (100, 1)
+    assert (again.accepted, again.enqueued) == (100, 1)
+    assert world.secrets.reads == reads  # the second POST read no secret: all from memory
+    assert isinstance(message, NotifiedMessage)
+    assert sorted(n[1] for n in message.notified) == sorted(world.key(p) for p in people)
+    # The queue trigger de-duplicates: one sync per calendar however many notifications.
+    run_message(world.sctx, message)
+    (repeat,) = world.messages()
+    run_message(world.sctx, repeat)
+    world.clock.advance(timedelta(seconds=webhooks.COALESCE_SECONDS))
+    syncs = world.messages()
+    assert sorted(calendars_in(syncs)) == sorted(world.key(p) for p in people)
+
+
+def test_a_forged_client_state_is_refused_even_for_a_subscription_known_in_memory(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    world.connect(1)
+    run_cycle(world.sctx, T0)
+    world.run_queue()
+    (sub,) = world.backend.subscriptions()
+    assert webhooks.graph_notifications(world.sctx, _graph_post([sub], 1)).accepted == 2
+    world.messages()
+
+    forged = webhooks.graph_notifications(world.sctx, _graph_post([sub], 1, "guessed"))
+
+    assert (forged.accepted, forged.ignored, forged.enqueued) == (0, 2, 0)
     assert world.messages() == []

@@ -7,6 +7,7 @@ import pytest
 from shared.sync.worker import (
     BACKOFF_CAP,
     BatchMessage,
+    NotifiedMessage,
     SyncMessage,
     backoff_seconds,
     parse_message,
@@ -31,6 +32,13 @@ def test_a_message_round_trips_with_its_own_counter_per_fault_kind() -> None:
     )
 
 
+def test_a_webhooks_message_lists_the_calendars_it_verified() -> None:
+    body = {"notified": [["o", "int-1:ana", "graph"], ["p", "int-2:bob", "google"]]}
+    assert parse_message(body) == NotifiedMessage(
+        (("o", "int-1:ana", "graph"), ("p", "int-2:bob", "google"))
+    )
+
+
 def test_the_cycles_packed_message_round_trips_with_the_calendars_to_renew() -> None:
     message = BatchMessage("org-1", "b-1", ("int-1:ana", "int-1:bob"), frozenset({"int-1:bob"}))
     assert message.body() == {
@@ -51,7 +59,8 @@ def test_the_cycles_packed_message_round_trips_with_the_calendars_to_renew() -> 
      {"org": "o", "calendar": "c", "action": "purge"},
      {"org": "o", "calendars": ["c"]}, {"org": "o", "batch": "b", "calendars": []},
      {"org": "o", "batch": "b", "calendars": "c"}, {"org": "o", "batch": "b", "calendars": [1]},
-     {"org": "o", "batch": "b", "calendars": ["c"], "renew": "c"}],
+     {"org": "o", "batch": "b", "calendars": ["c"], "renew": "c"},
+     {"notified": "x"}, {"notified": [["o", "c"]]}, {"notified": [["o", "", "graph"]]}],
 )  # fmt: skip
 def test_a_malformed_message_is_refused(body: object) -> None:
     with pytest.raises(ValueError, match=r"sync message|sync action"):
