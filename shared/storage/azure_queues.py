@@ -24,6 +24,7 @@ from azure.storage.queue import (
 from shared.errors import BadRequest, ServiceError, StorageUnavailable
 from shared.storage.queue_rules import check_delay, check_queue_name, decode_body, encode_body
 from shared.storage.queues import QueuedMessage
+from shared.storage.transport import client_kwargs
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -55,7 +56,9 @@ class AzureQueueSender:
         *,
         _service: QueueServiceClient | None = None,
     ) -> None:
-        self._service = _service or QueueServiceClient(account_url, credential=credential)
+        self._service = _service or QueueServiceClient(
+            account_url, credential=credential, **client_kwargs()
+        )
         self._clients: dict[str, QueueClient] = {}
         self._created: set[str] = set()
         self._lock = threading.Lock()
@@ -63,7 +66,7 @@ class AzureQueueSender:
     @classmethod
     def from_connection_string(cls, connection_string: str) -> AzureQueueSender:
         """A sender for an account connection string (Azurite's included)."""
-        service = QueueServiceClient.from_connection_string(connection_string)
+        service = QueueServiceClient.from_connection_string(connection_string, **client_kwargs())
         return cls(service.url, _service=service)
 
     @staticmethod

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.consent.connect import connection_tokens
-from shared.consent.connections import ConnectionStatus
+from shared.consent.connections import Connection, ConnectionStatus
 from shared.consent.context import ConsentContext
 from shared.errors import NotFound
 from shared.integrations.model import Integration, Kind, Status
@@ -81,7 +81,15 @@ def all_calendars(ctx: ConsentContext) -> list[CalendarRef]:
 
 
 def resolve(ctx: ConsentContext, org: str, key: str) -> CalendarRef:
-    """The calendar a queue message names; ``NotFound`` when it no longer syncs.
+    """The calendar a queue message names; ``NotFound`` when it no longer syncs."""
+    return resolve_rows(ctx, org, key)[0]
+
+
+def resolve_rows(
+    ctx: ConsentContext, org: str, key: str
+) -> tuple[CalendarRef, Integration, Connection | None]:
+    """The calendar a queue message names with its integration and (workspace) connection rows,
+    for :func:`client_for`, so a run reads them once; ``NotFound`` when it no longer syncs.
 
     Two point reads (integration, connection): a worker must not scan its organisation's
     connections to find its one calendar.
@@ -95,13 +103,15 @@ def resolve(ctx: ConsentContext, org: str, key: str) -> CalendarRef:
             and connection.status is ConnectionStatus.CONNECTED
             and person not in covered_people(ctx, org)
         ):
-            return CalendarRef(org, integration.id, integration.provider.value, person)
+            ref = CalendarRef(org, integration.id, integration.provider.value, person)
+            return ref, integration, connection
     if integration.status is Status.ENABLED and integration.kind is Kind.SERVICE:
         mapping = ServicePeople(ctx.tables).get(org, integration_id, person)
         if mapping is not None and mapping.syncs and mapping.directory_id:
-            return CalendarRef(
+            ref = CalendarRef(
                 org, integration.id, integration.provider.value, person, mapping.directory_id
             )
+            return ref, integration, None
     raise NotFound(f"calendar {key} is not connected", code="calendar_not_connected")
 
 
@@ -114,14 +124,23 @@ def person_calendar(ctx: ConsentContext, org: str, person: str) -> CalendarRef |
     return None
 
 
-def client_for(ctx: ConsentContext, ref: CalendarRef) -> CalendarClient:
-    """A calendar client for ``ref`` with the right tokens. Close it after use."""
-    integration = ctx.integrations.get(ref.org, ref.integration_id)
+def client_for(
+    ctx: ConsentContext,
+    ref: CalendarRef,
+    rows: tuple[Integration, Connection | None] | None = None,
+) -> CalendarClient:
+    """A calendar client for ``ref`` with the right tokens. Close it after use. ``rows``: the
+    integration and connection the caller read already (:func:`resolve_rows`)."""
+    integration = rows[0] if rows is not None else ctx.integrations.get(ref.org, ref.integration_id)
     if integration.kind is Kind.SERVICE:
         if ref.mailbox == "me" or not ref.mailbox:
             raise NotFound(f"calendar {ref.key} has no mailbox", code="calendar_not_connected")
         return service_client(ctx, integration, ref.mailbox)
-    connection = ctx.connections.get(ref.org, ref.integration_id, ref.person)
+    connection = (
+        rows[1]
+        if rows is not None
+        else ctx.connections.get(ref.org, ref.integration_id, ref.person)
+    )
     if connection is None:
         raise NotFound(f"calendar {ref.key} is not connected", code="calendar_not_connected")
     tokens = connection_tokens(ctx, integration, connection)

@@ -105,10 +105,8 @@ def record_run(
         previous = before.consecutive_failures if before else 0
         fields["consecutive_failures"] = previous if transient else previous + 1
         fields["failing_reported"] = before.failing_reported if before else False
-    tables.upsert(SYNC_STATUS, Entity(encode_key(org), calendar_key, fields))
-    after = status(tables, org, calendar_key)
-    assert after is not None
-    return after
+    stored = tables.upsert(SYNC_STATUS, Entity(encode_key(org), calendar_key, fields))
+    return _status(stored)  # what was written: no second read
 
 
 def mark_failing_reported(tables: TableStore, org: str, calendar_key: str) -> None:

@@ -57,13 +57,16 @@ class Leases:
             "expires_at": expires_at,
             "taken_at": now,
         }
+        # Insert first: a free calendar (the usual case) costs one request, not a read and a write.
+        try:
+            stored = self._tables.insert(LEASES, Entity(key, LEASE_ROW, dict(fields)))
+        except AlreadyExists:
+            pass
+        else:
+            return Lease(key, holder, expires_at, _etag(stored))
         current = self._tables.get(LEASES, key, LEASE_ROW)
         if current is None:
-            try:
-                stored = self._tables.insert(LEASES, Entity(key, LEASE_ROW, fields))
-            except AlreadyExists:
-                return None  # another worker inserted first
-            return Lease(key, holder, expires_at, _etag(stored))
+            return None  # released between our insert and our read: try again later
         held_until = current.fields.get("expires_at")
         live = isinstance(held_until, datetime) and held_until > now
         if live and current.get_str("holder") != holder:

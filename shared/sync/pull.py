@@ -93,6 +93,7 @@ def pull_calendar(
     page_size: int = 100,
     max_pages: int | None = None,
     on_page: Callable[[], None] | None = None,
+    owner: str | None = None,
 ) -> PullReport:
     """Pull ``ref``'s changes with ``client`` until the round is complete.
 
@@ -105,6 +106,8 @@ def pull_calendar(
             then ``False``): bounds the time one invocation spends; the next pull resumes.
         on_page: called after each page that did not end the round, its cursor saved (the
             worker renews its lease there); what it raises ends the pull.
+        owner: the calendar owner's address when the caller knows it (the connected account);
+            read otherwise (:func:`owner_email`).
 
     Raises provider errors (``Throttled``, ``ProviderUnavailable``, ``ReconnectNeeded``, ...)
     after recording ``last_error``: the cursor stays at the last page fully processed.
@@ -124,7 +127,7 @@ def pull_calendar(
     ):
         log.info("calendar %s: window moved, starting a new full listing", ref.key)
         _begin_full(state, start, end)
-    owner = owner_email(sctx, ref)
+    owner = owner if owner is not None else owner_email(sctx, ref)
     state.last_sync_at = now
     try:
         while True:

@@ -357,7 +357,9 @@ def push_calendar(sctx: SyncContext, ref: CalendarRef, client: CalendarClient) -
                 continue
             if result is not None:
                 report.results.append(result)
-    report.left = sum(len(ex.queue.markers(p)) for p in partitions)
+    # Nothing was found in the first round: nothing is left (no second read of the partitions).
+    if report.results or report.failed:
+        report.left = sum(len(ex.queue.markers(p)) for p in partitions)
     return report
 
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
+from shared.consent.connections import Connection
 from shared.errors import (
     NotFound,
     ProviderError,
@@ -57,10 +58,11 @@ from shared.errors import (
     ReconnectNeeded,
     Throttled,
 )
+from shared.integrations.model import Integration
 from shared.observability import metrics
 from shared.providers.base import CalendarClient
 from shared.sync import batches, delivery, health, requests, subscriptions
-from shared.sync.calendars import CalendarRef, client_for, resolve
+from shared.sync.calendars import CalendarRef, client_for, resolve_rows
 from shared.sync.context import SYNC_QUEUE, SyncContext
 from shared.sync.leases import DEFAULT_TTL, Lease, LeaseLost, Leases
 from shared.sync.pull import pull_calendar
@@ -227,16 +229,17 @@ class _LeaseKeeper:
 
 
 def sync_calendar(
-    sctx: SyncContext, message: SyncMessage, *, holder: str | None = None
+    sctx: SyncContext, message: SyncMessage, *, holder: str | None = None, deliver: bool = True
 ) -> WorkerOutcome:
     """Sync one calendar (see the module docstring). Returns what happened; raises only for
     unexpected errors (storage outages, bugs), which the host retries. ``continued``: the pull
     stopped at its page budget (``SYNC_MAX_PAGES``) with its cursor saved; the caller sends
-    the continuation (:func:`run_message`)."""
+    the continuation (:func:`run_message`). ``deliver=False``: the caller asks for the
+    organisation's delivery pass itself (once per packed message)."""
     ctx = sctx.consent
     key = message.calendar
     try:
-        ref = resolve(ctx, message.org, key)
+        ref, integration, connection = resolve_rows(ctx, message.org, key)
     except NotFound:
         log.info("calendar %s no longer syncs; message dropped", key)
         return WorkerOutcome("dropped")
@@ -253,13 +256,14 @@ def sync_calendar(
     keeper = _LeaseKeeper(leases, lease, ctx.clock.now)
     try:
         requests.clear(ctx.tables, key)
-        return _run(sctx, ref, message, keeper)
+        return _run(sctx, ref, message, keeper, (integration, connection))
     finally:
         leases.release(keeper.lease)
         handed, action = requests.waiting(ctx.tables, key)
         if handed:
             sctx.queues.send(SYNC_QUEUE, SyncMessage(ref.org, key, action).body())
-        delivery.enqueue_if_pending(sctx, ref.org)
+        if deliver:
+            delivery.enqueue_if_pending(sctx, ref.org)
 
 
 # One pool per process (per SYNC_CONCURRENCY) for the calendars of packed messages: the queue
@@ -298,7 +302,7 @@ def sync_batch(sctx: SyncContext, message: BatchMessage) -> BatchOutcome:
         if clock.now() >= deadline:
             return None  # not started: the continuation takes it
         action = "renew" if key in message.renew else None
-        return sync_calendar(sctx, SyncMessage(message.org, key, action))
+        return sync_calendar(sctx, SyncMessage(message.org, key, action), deliver=False)
 
     pool = _calendar_pool(settings.sync_concurrency)
     futures = [(key, pool.submit(one, key)) for key in message.calendars]
@@ -315,6 +319,7 @@ def sync_batch(sctx: SyncContext, message: BatchMessage) -> BatchOutcome:
             left.append(key)
         if outcome is not None:
             outcomes[key] = outcome
+    delivery.enqueue_if_pending(sctx, message.org)  # once for the message's organisation
     if error is not None:
         raise error
     tables = sctx.consent.tables
@@ -351,7 +356,11 @@ def run_message(sctx: SyncContext, message: Message) -> str:
 
 
 def _run(
-    sctx: SyncContext, ref: CalendarRef, message: SyncMessage, keeper: _LeaseKeeper
+    sctx: SyncContext,
+    ref: CalendarRef,
+    message: SyncMessage,
+    keeper: _LeaseKeeper,
+    rows: tuple[Integration, Connection | None],
 ) -> WorkerOutcome:
     ctx = sctx.consent
     subscription = ""
@@ -359,7 +368,7 @@ def _run(
         ref.org, ref.key, message.action, message.attempt, message.throttled, message.raced
     )
     try:
-        with closing(client_for(ctx, ref)) as client:
+        with closing(client_for(ctx, ref, rows)) as client:
             subscription = _subscription(sctx, ref, client, message.action)
             pushed = push_calendar(sctx, ref, client)
             keeper.keep()
@@ -369,6 +378,7 @@ def _run(
                 client,
                 max_pages=ctx.settings.sync_max_pages,
                 on_page=keeper.keep,
+                owner=rows[1].account if rows[1] is not None and rows[1].account else None,
             )
     except LeaseLost:
         # Our lease ran out during a long run and another worker holds the calendar now; the
