@@ -39,6 +39,7 @@ from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient
 
 from bench import counting
 from bench.common import peak_rss_mib
+from bench.sim_process import serve_in_child
 from bench.sync_stack import SeededOrg, Stack, running_stack, seed_org
 from shared.storage.queue_rules import decode_body
 from shared.sync.busy import BusyStore
@@ -46,7 +47,16 @@ from shared.sync.calendars import all_calendars, client_for
 from shared.sync.context import SYNC_QUEUE
 from shared.sync.cycle import run_cycle
 from shared.sync.pull import sync_window
-from shared.sync.worker import parse_message, run_message
+from shared.sync.worker import parse_message
+from simulator.client import SimulatorClient
+
+try:
+    from shared.sync.worker import run_message
+except ImportError:  # the engine before packed messages: rerunning the older figures
+    from shared.sync.worker import sync_calendar
+
+    def run_message(sctx: Any, message: Any) -> str:  # type: ignore[misc]
+        return str(sync_calendar(sctx, message).status)
 
 
 def drain(stack: Stack, workers: int) -> tuple[float, collections.Counter[str]]:
@@ -169,7 +179,12 @@ def baseline(stack: Stack, workers: int) -> float:
 
 
 def run(
-    calendars: int, people_per_org: int, workers: int, latency_ms: float, changed: float
+    calendars: int,
+    people_per_org: int,
+    workers: int,
+    latency_ms: float,
+    changed: float,
+    separate_simulator: bool = True,
 ) -> dict[str, Any]:
     """Seed, warm up, measure an unchanged and a changed cycle and the baseline; the figures."""
     print(
@@ -186,6 +201,11 @@ def run(
             orgs.append(seed_org(stack, min(people_per_org, remaining)))
             remaining -= people_per_org
         print(f"  seeded {len(orgs)} orgs in {time.perf_counter() - started:.1f} s")
+        if separate_simulator:
+            # From here on the simulator runs in a process of its own (bench.sim_process).
+            stop_simulator = serve_in_child(stack.simulator, stack.work / "certs")
+            stack.sim.close()
+            stack.sim = SimulatorClient(stack.simulator.base_url, str(stack.simulator.certs.ca))
 
         report = run_cycle(stack.sctx, datetime.now(UTC))
         seconds, outcomes = drain(stack, workers)
@@ -265,7 +285,10 @@ def run(
             "baseline_calendars_per_s": round(base_rate, 2),
             "speedup_vs_baseline": round(rate / base_rate, 2),
             "peak_rss_mib": round(peak_rss_mib()),
+            "simulator": "own process" if separate_simulator else "in the bench process",
         }
+        if separate_simulator:
+            stop_simulator()
         return figures
 
 
@@ -276,9 +299,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--changed-percent", type=float, default=5.0)
+    parser.add_argument(
+        "--simulator-in-process",
+        action="store_true",
+        help="keep the simulator in the bench process (how the older figures were measured)",
+    )
     args = parser.parse_args([] if argv is None else argv)
     figures = run(
-        args.calendars, args.people_per_org, args.workers, args.latency_ms, args.changed_percent
+        args.calendars,
+        args.people_per_org,
+        args.workers,
+        args.latency_ms,
+        args.changed_percent,
+        not args.simulator_in_process,
     )
     print(json.dumps(figures))
 

@@ -60,6 +60,7 @@ class Stack:
     host: DevHost
     settings: Settings
     services: Services
+    work: Path
 
     @property
     def ctx(self) -> ConsentContext:
@@ -129,7 +130,7 @@ def running_stack(latency_ms: float = 0.0) -> Iterator[Stack]:
         use_services(services)
         stack.callback(use_services, None)
         stack.callback(lambda: consent_context(services).kit.close())
-        yield Stack(azurite, simulator, sim, host, settings, services)
+        yield Stack(azurite, simulator, sim, host, settings, services, work)
 
 
 def seed_org(stack: Stack, people: int) -> SeededOrg:

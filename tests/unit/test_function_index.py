@@ -14,9 +14,10 @@ from shared.http.routes import all_blueprints
 REGENERATE = "run `python -m shared.function_index` after changing a function"
 
 
-def _bindings(app: func.FunctionApp) -> dict[str, str]:
+def _bindings(app: func.FunctionApp) -> list[tuple[str, str]]:
+    """Each function's name and bindings, in registration order (it decides between routes)."""
     app.functions_bindings = {}  # get_functions refuses a second indexing otherwise
-    return {str(f.get_function_name()): f.get_function_json() for f in app.get_functions()}
+    return [(str(f.get_function_name()), f.get_function_json()) for f in app.get_functions()]
 
 
 def test_the_committed_index_is_the_one_the_blueprints_make() -> None:
