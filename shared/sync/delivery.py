@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
@@ -41,11 +40,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from shared.errors import AlreadyExists, BadRequest, ConcurrencyConflict, NotFound
+from shared.errors import AlreadyExists, ConcurrencyConflict, NotFound
+from shared.hosting import loopback_allowed
+from shared.net import outbound
 from shared.notifications.outbox import Notification
 from shared.storage.keys import encode_key
 from shared.storage.tables import Entity, FieldValue, TableStore
@@ -70,7 +70,6 @@ PASS_BUDGET = timedelta(minutes=2)
 BACKOFF = (5, 30, 120, 600, 1800, 3600)
 # Renewed before every POST; covers one POST's worst case (4 x TIMEOUT_SECONDS) with room.
 LEASE_TTL = timedelta(seconds=90)
-LOOPBACK_HOSTS = {"localhost"}
 
 
 # --- signing -----------------------------------------------------------------------------------
@@ -107,26 +106,10 @@ def secret_name(org: str) -> str:
 
 
 def check_url(url: str) -> str:
-    """Accept https URLs, and http only to loopback (local development)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and _loopback(host):
-        return url
-    raise BadRequest(
-        "the webhook URL must use https (http is accepted for loopback addresses only)",
-        code="invalid_webhook_url",
-    )
-
-
-def _loopback(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Accept https URLs to public addresses, http only to loopback in local development
+    (:mod:`shared.net.outbound`); a name that does not resolve yet is checked at send time."""
+    outbound.check(url, allow_loopback=loopback_allowed(), require_resolution=False)
+    return url
 
 
 @dataclass(frozen=True)
@@ -277,7 +260,7 @@ def deliver(sctx: SyncContext, org: str, http: httpx.Client | None = None) -> De
         report.skipped = "busy"
         return report
     own = http is None
-    client = http or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    client = http or outbound.client(TIMEOUT)
     walk = _Walk(sctx, org, settings.url, secret, client, report, leases, lease)
     try:
         walk.run()
@@ -380,7 +363,12 @@ def _post(
         "webhook-signature": sign(secret, notification.id, timestamp, body),
     }
     try:
-        response = client.post(url, content=body, headers=headers)
+        # Resolved and checked again at every connection (DNS rebinding), no redirects.
+        response = outbound.post(
+            client, url, content=body, headers=headers, allow_loopback=loopback_allowed()
+        )
+    except outbound.RefusedUrl:
+        return "webhook_address_refused"
     except httpx.HTTPError as exc:
         return type(exc).__name__
     if 200 <= response.status_code < 300:

@@ -103,7 +103,8 @@ class NotificationSettingsBody(BaseModel):
     url: str = Field(
         min_length=8,
         max_length=MAX_URL,
-        description="https URL for signed notifications (http only to loopback, for development)",
+        description="https URL for signed notifications; it must resolve to public addresses "
+        "only (http and loopback only in local development); 400 invalid_webhook_url otherwise",
     )
 
 
