@@ -174,14 +174,11 @@ class SyncedPeople(BaseModel):
     items: list[SyncedPerson]
 
 
-@bp.api(
-    "orgs/{org}/integrations/{id}/people",
-    name="list_integration_people",
-    auth="admin",
-    summary="The people whose calendars this integration syncs, with their last successful sync",
-    response=SyncedPeople,
-)
-def list_integration_people(request: ApiRequest) -> SyncedPeople:
+def workspace_people(request: ApiRequest) -> SyncedPeople:
+    """``GET /orgs/{org}/integrations/{id}/people`` for a workspace integration: the people who
+    connected (or tried to), with their last successful sync and their latest error. The route
+    itself is registered with the service integrations' view, which hands workspace
+    integrations to this function."""
     sctx = sync_context(request.services)
     ctx = sctx.consent
     org = request.route["org"]

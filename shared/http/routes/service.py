@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 from shared.http.api import ApiBlueprint, ApiRequest
 from shared.http.flows import service_integrations
 from shared.http.routes.integrations import IntegrationView, outcome_view
+from shared.http.routes.operations import SyncedPerson, workspace_people
 from shared.http.service_views import ServiceCredentials, plain
+from shared.integrations.model import Kind
 from shared.service.manager import status_label
 from shared.service.registry import type_label
 
@@ -67,19 +69,26 @@ class PersonView(BaseModel):
 
 
 class PeopleView(BaseModel):
-    items: list[PersonView]
+    items: list[PersonView | SyncedPerson] = Field(
+        description="Service integrations: every host-app person (PersonView); workspace "
+        "integrations: the people who connected or tried to (SyncedPerson)"
+    )
 
 
 @bp.api(
     f"{INTEGRATION}/people",
     name="service_people",
     auth="admin",
-    summary="Every host-app person, matched or not (with the reason), sync on or off, last sync",
+    summary="The integration's people: for a service integration every host-app person, matched "
+    "or not (with the reason), sync on or off, last sync; for a workspace integration the people "
+    "who connected or tried to, with their last sync and latest error",
     response=PeopleView,
 )
 def list_people(request: ApiRequest) -> PeopleView:
     manager = service_integrations(request.services)
     integration = manager.ctx.integrations.get(request.route["org"], request.route["id"])
+    if integration.kind is not Kind.SERVICE:
+        return PeopleView(items=list(workspace_people(request).items))
     label = type_label(integration.provider.value)
     state = status_label(integration)
     return PeopleView(
