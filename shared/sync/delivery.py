@@ -238,8 +238,16 @@ def configured_orgs(tables: TableStore) -> list[str]:
     ]
 
 
-def deliver(sctx: SyncContext, org: str, http: httpx.Client | None = None) -> DeliveryReport:
-    """Deliver ``org``'s undelivered notifications in order (the ``notify-host-app`` worker)."""
+def deliver(
+    sctx: SyncContext,
+    org: str,
+    http: httpx.Client | None = None,
+    resolve: outbound.Resolver = outbound.system_resolver,
+) -> DeliveryReport:
+    """Deliver ``org``'s undelivered notifications in order (the ``notify-host-app`` worker).
+
+    ``resolve`` is how the webhook's host name becomes addresses (the system resolver; tests
+    stand a public address in for a name that does not exist)."""
     ctx = sctx.consent
     report = DeliveryReport()
     settings = get_settings(ctx.tables, org)
@@ -261,7 +269,7 @@ def deliver(sctx: SyncContext, org: str, http: httpx.Client | None = None) -> De
         return report
     own = http is None
     client = http or outbound.client(TIMEOUT)
-    walk = _Walk(sctx, org, settings.url, secret, client, report, leases, lease)
+    walk = _Walk(sctx, org, settings.url, secret, client, report, leases, lease, resolve=resolve)
     try:
         walk.run()
     finally:
@@ -287,6 +295,7 @@ class _Walk:
     leases: Leases
     lease: Lease
     more: bool = False
+    resolve: outbound.Resolver = outbound.system_resolver
 
     def run(self) -> None:
         ctx = self.sctx.consent
@@ -307,7 +316,9 @@ class _Walk:
                     self.report.lost_lease = True
                     return
                 self.lease = renewed
-                error = _post(ctx.clock.now(), self.client, self.url, self.secret, notification)
+                error = _post(
+                    ctx.clock.now(), self.client, self.url, self.secret, notification, self.resolve
+                )
                 sent += 1
                 if error is not None:
                     self._failed(at, error)
@@ -351,7 +362,12 @@ class _Walk:
 
 
 def _post(
-    now: datetime, client: httpx.Client, url: str, secret: str, notification: Notification
+    now: datetime,
+    client: httpx.Client,
+    url: str,
+    secret: str,
+    notification: Notification,
+    resolve: outbound.Resolver,
 ) -> str | None:
     """POST one notification; ``None`` on 2xx, else a short error description."""
     body = payload(notification)
@@ -365,7 +381,12 @@ def _post(
     try:
         # Resolved and checked again at every connection (DNS rebinding), no redirects.
         response = outbound.post(
-            client, url, content=body, headers=headers, allow_loopback=loopback_allowed()
+            client,
+            url,
+            content=body,
+            headers=headers,
+            allow_loopback=loopback_allowed(),
+            resolve=resolve,
         )
     except outbound.RefusedUrl:
         return "webhook_address_refused"

@@ -179,7 +179,10 @@ class SyncMachine(RuleBasedStateMachine):
 
     def _deliver(self) -> None:
         with contextlib.suppress(StorageUnavailable):
-            delivery.deliver(self.sctx, ORG, http=self.http)
+            # host.example does not resolve; the mock transport answers for a public address.
+            delivery.deliver(
+                self.sctx, ORG, http=self.http, resolve=lambda host, port: ["93.184.216.34"]
+            )
 
     # --- the host app ------------------------------------------------------------------------
 
