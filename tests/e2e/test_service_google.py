@@ -413,3 +413,23 @@ def test_a_rotated_key_keeps_every_mapping_and_a_deleted_one_is_refused(
     issue = issue_codes(refused)["google.service_account_rejected"]
     assert (issue["check"], issue["who_must_act"]) == ("token", "subscription_admin")
     assert refused["service"]["credential_error"] == "google.service_account_rejected"
+
+
+def test_a_persons_channel_is_renewed_acting_as_that_person(stack: Stack, org: str) -> None:
+    ws = workspace(stack)
+    add_user(stack, ws, "ann")
+    put_people(stack, org, [("p-ann", "Ann", ws.email("ann"))])
+    created = create_service(stack, org, ws)
+    assert created.status_code == 201, created.text
+    stack.host.wait_until_idle()
+    (first,) = [c["id"] for c in stack.sim.google.channels() if c["calendarId"] == ws.email("ann")]
+
+    # Channels last GOOGLE_CHANNEL_HOURS (a week); within the last day the cycle renews them.
+    stack.clock.advance(timedelta(hours=stack.settings.google_channel_hours - 12))
+    stack.host.invoke("sync_cycle")
+    stack.host.wait_until_idle(timeout=60)
+
+    (renewed,) = [
+        c["id"] for c in stack.sim.google.channels() if c["calendarId"] == ws.email("ann")
+    ]
+    assert renewed != first
