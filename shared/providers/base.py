@@ -189,6 +189,14 @@ class Change:
     change_key: str = ""
     app_ref: str | None = None
     attendees: tuple[Attendee, ...] = ()  # emails and responses only (declines, room answers)
+    # The series an occurrence belongs to (Graph ``seriesMasterId``, Google
+    # ``recurringEventId``); "" for single events.
+    series_id: str = ""
+    original_start: datetime | None = None  # an occurrence's start in its series' rule
+    # Set on the change of a series itself (its id is the series id): every occurrence of it in
+    # the window, after this page. Occurrences kept from before and missing here are gone (the
+    # series ended early, its rule changed, or it was deleted: then empty).
+    instances: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Busy intervals of external calendar events: start, end and free/busy status, nothing else.
 
 Table ``busy``: PartitionKey = calendar key, RowKey = the encoded provider event id. Fields:
-``start``, ``end``, ``show_as`` and ``round`` (the full listing that last saw the event, see
-:mod:`shared.sync.cursors`). Never a title, body, location or attendee: the product keeps no
-calendar content, only what scheduling needs (seed 002: "external events as conflicts").
+``start``, ``end``, ``show_as``, ``round`` (the full listing that last saw the event, see
+:mod:`shared.sync.cursors`) and ``series`` (for an occurrence of a recurring event, the
+provider id of its series, so that occurrences a changed series no longer has are dropped).
+Never a title, body, location or attendee: the product keeps no calendar content, only what
+scheduling needs (seed 002: "external events as conflicts").
 """
 
 from __future__ import annotations
@@ -48,16 +50,28 @@ class BusyStore:
         end: datetime,
         show_as: str,
         round_id: str,
+        series: str = "",
     ) -> None:
-        """Create or replace the interval of one event (idempotent)."""
-        self._tables.upsert(
-            BUSY,
-            Entity(
-                calendar,
-                encode_key(event_id),
-                {"start": start, "end": end, "show_as": show_as, "round": round_id},
-            ),
-        )
+        """Create or replace the interval of one event or occurrence (idempotent)."""
+        fields: dict[str, str | int | float | bool | datetime | None] = {
+            "start": start,
+            "end": end,
+            "show_as": show_as,
+            "round": round_id,
+        }
+        if series:
+            fields["series"] = series
+        self._tables.upsert(BUSY, Entity(calendar, encode_key(event_id), fields))
+
+    def sweep_series(self, calendar: str, series: str, keep: Iterable[str]) -> int:
+        """Delete the occurrences of ``series`` other than ``keep``; returns how many."""
+        kept = {encode_key(k) for k in keep}
+        stale = [
+            e
+            for e in self._tables.query(BUSY, calendar)
+            if e.get_str("series") == series and e.row_key not in kept
+        ]
+        return delete_entities(self._tables, BUSY, stale)
 
     def remove(self, calendar: str, event_id: str) -> bool:
         """Forget one event's interval; ``False`` when there was none (idempotent)."""

@@ -200,6 +200,11 @@ def _apply(
     busy: BusyStore,
 ) -> None:
     indexed = change.id in index
+    if change.instances is not None and not (indexed or change.app_ref):
+        # A recurring event itself: its occurrences came as changes of their own; those it
+        # no longer has in the window (ended early, rule changed, deleted) are dropped.
+        report.busy_removals += busy.sweep_series(ref.key, change.id, change.instances)
+        return
     if indexed or change.app_ref:
         report.ours += 1
         if not _apply_ours(sctx, ref, client, change, owner, report):
@@ -211,6 +216,11 @@ def _apply(
     if change.removed or change.is_cancelled or change.show_as == "free":
         if busy.remove(ref.key, change.id):
             report.busy_removals += 1
+        elif change.removed and not change.series_id and ref.provider == "google":
+            # No interval of its own: it may be a deleted recurring event, which Google
+            # reports by id alone (status cancelled); its occurrences go with it. Graph's
+            # delta reports each occurrence as removed instead.
+            report.busy_removals += busy.sweep_series(ref.key, change.id, ())
         return
     if change.start is None or change.end is None:
         return
@@ -223,7 +233,15 @@ def _apply(
         if busy.remove(ref.key, change.id):
             report.busy_removals += 1
         return
-    busy.put(ref.key, change.id, change.start, change.end, change.show_as, state.round)
+    busy.put(
+        ref.key,
+        change.id,
+        change.start,
+        change.end,
+        change.show_as,
+        state.round,
+        series=change.series_id,
+    )
     report.busy_upserts += 1
 
 

@@ -204,11 +204,18 @@ def list_events(
                 continue
             if ical is not None and f"{event.id}@google.com" != ical:
                 continue
-            start, end = event_bounds(event.body, cal.time_zone)
-            if time_min is not None and end <= time_min:
-                continue
-            if time_max is not None and start >= time_max:
-                continue
+            if event.recurring:
+                # A recurring event is in the range when one of its instances is.
+                if (time_min or time_max) and not recurring.instances(
+                    event.id, event.body, cal.time_zone, time_min, time_max
+                ):
+                    continue
+            else:
+                start, end = event_bounds(event.body, cal.time_zone)
+                if time_min is not None and end <= time_min:
+                    continue
+                if time_max is not None and start >= time_max:
+                    continue
             if (
                 text
                 and text

@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.errors import ConfigurationError, CursorExpired, ProviderError, ProviderNotFound
 from shared.providers.base import (
+    Change,
     ChangePage,
     EventDraft,
     EventView,
@@ -268,10 +269,17 @@ class GoogleCalendarClient:
         while an incremental round pages). A sync token cannot be combined with timeMin/timeMax, so
         incremental rounds report changes outside the window too. Deleted events arrive as
         ``Change(removed=True)``. 410 ``fullSyncRequired`` raises ``CursorExpired``.
+
+        Recurring events are listed as themselves (``singleEvents`` off), never expanded by the
+        listing: an incremental round with ``singleEvents=true`` would bring back every instance
+        of a changed series, however long it runs (no timeMin/timeMax with a sync token). Each
+        recurring event on the page is expanded with events.instances bounded by the window
+        instead: one change per instance, then the series' own change listing the instances
+        (``Change.instances``), so instances that no longer exist are dropped. Changed and
+        cancelled instances also come as items of their own (``recurringEventId``).
         """
         params: dict[str, Any] = {
             "calendarId": self.calendar_id,
-            "singleEvents": True,
             "showDeleted": True,
             "maxResults": max(1, min(page_size, MAX_PAGE)),
         }
@@ -289,7 +297,12 @@ class GoogleCalendarClient:
                 params["pageToken"] = parts[1]
         page = self._run(self._events().list(**params))
         zone = self._note_zone(page)
-        found = [mapping.to_change(item, zone) for item in page.get("items", [])]
+        found: list[Change] = []
+        for item in page.get("items", []):
+            if mapping.is_series(item):
+                found += self._series(item, window_start, window_end, zone)
+            else:
+                found.append(mapping.to_change(item, zone))
         next_page = page.get("nextPageToken")
         if next_page:
             head = (
@@ -304,6 +317,53 @@ class GoogleCalendarClient:
                 "Google ended the listing without a sync token", provider=errors.PROVIDER
             )
         return ChangePage(changes=found, cursor=f"sync|{sync_token}", complete=True)
+
+    def _series(
+        self, item: dict[str, Any], start: datetime, end: datetime, zone: str | None
+    ) -> list[Change]:
+        """A recurring event as its instances inside ``[start, end)`` plus its own change."""
+        series_id = str(item["id"])
+        if item.get("status") == "cancelled":
+            return [
+                Change(
+                    id=series_id,
+                    removed=True,
+                    is_cancelled=True,
+                    change_key=str(item.get("etag", "")),
+                    app_ref=mapping.app_ref(item),
+                    instances=(),
+                )
+            ]
+        out: list[Change] = []
+        token: str | None = None
+        while True:
+            request = self._events().instances(
+                calendarId=self.calendar_id,
+                eventId=series_id,
+                timeMin=_rfc3339(start),
+                timeMax=_rfc3339(end),
+                maxResults=MAX_PAGE,
+                **({"pageToken": token} if token else {}),
+            )
+            try:
+                page = self._run(request)
+            except ProviderNotFound:
+                return [Change(id=series_id, removed=True, instances=())]
+            zone = self._note_zone(page) or zone
+            out += [mapping.to_change(i, zone) for i in page.get("items", [])]
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        out.append(
+            Change(
+                id=series_id,
+                change_key=str(item.get("etag", "")),
+                app_ref=mapping.app_ref(item),
+                show_as=mapping.show_as(item),
+                instances=tuple(c.id for c in out if not c.removed),
+            )
+        )
+        return out
 
     # --- push ----------------------------------------------------------------------------------
     def subscribe(

@@ -129,6 +129,12 @@ def to_change(event: dict[str, Any], calendar_zone: str | None = None) -> Change
     """One events.list item as a sync change; ``cancelled`` means deleted from this calendar.
 
     ``calendar_zone`` is the calendar's time zone (all-day dates are read in it)."""
+    series = str(event.get("recurringEventId") or "")
+    original = (
+        parse_when(event["originalStartTime"], calendar_zone)[0]
+        if event.get("originalStartTime")
+        else None
+    )
     if event.get("status") == "cancelled" or "start" not in event:
         return Change(
             id=str(event["id"]),
@@ -136,6 +142,8 @@ def to_change(event: dict[str, Any], calendar_zone: str | None = None) -> Change
             is_cancelled=True,
             change_key=str(event.get("etag", "")),
             app_ref=app_ref(event),
+            series_id=series,
+            original_start=original,
         )
     start, _ = parse_when(event["start"], calendar_zone)
     end, _ = parse_when(event["end"], calendar_zone)
@@ -149,7 +157,14 @@ def to_change(event: dict[str, Any], calendar_zone: str | None = None) -> Change
         attendees=tuple(
             Attendee(email=a.email, kind=a.kind, response=a.response) for a in _attendees(event)
         ),
+        series_id=series,
+        original_start=original,
     )
+
+
+def is_series(event: dict[str, Any]) -> bool:
+    """A recurring event itself (it has ``recurrence``), not one of its instances."""
+    return bool(event.get("recurrence")) and not event.get("recurringEventId")
 
 
 def _point(moment: datetime, time_zone: str) -> dict[str, str]:

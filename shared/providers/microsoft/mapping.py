@@ -180,6 +180,8 @@ def change(raw: dict[str, Any]) -> Change:
             Attendee(email=a.email, kind=a.kind, response=a.response)
             for a in (attendee(x) for x in raw.get("attendees") or ())
         ),
+        series_id=str(raw.get("seriesMasterId") or ""),
+        original_start=parse_iso(raw["originalStart"]) if raw.get("originalStart") else None,
     )
 
 
