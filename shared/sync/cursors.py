@@ -2,7 +2,8 @@
 
 Table ``cursors``: PartitionKey = calendar key (``CalendarRef.key``), RowKey = ``delta``. Fields:
 
-* ``cursor``: the provider's cursor (Graph nextLink/deltaLink, Google ``full|...``/``sync|...``);
+* ``cursor``: the provider's cursor (Graph nextLink/deltaLink, Google
+  ``window|...``/``changes|...``);
   absent when the next pull starts a full listing of the window;
 * ``complete``: the cursor is the start of a new round (a deltaLink or sync token), not a page
   in the middle of one;

@@ -186,11 +186,11 @@ def test_full_sync_pages_then_incremental_sync_reports_moves_and_deletions(
     external(org, "Outside the window", hours=24 * 90)
 
     first = ann.changes(None, *WINDOW, page_size=2)
-    assert not first.complete and first.cursor.startswith("full|")
+    assert not first.complete and first.cursor.startswith("window|")
     changes, cursor, pages = _drain(ann, first.cursor)
     changes = first.changes + changes
     assert pages == 2
-    assert cursor.startswith("sync|")
+    assert cursor.startswith("changes|")
     assert {c.id for c in changes} == {*(w.id for w in ours), dentist["id"], gym["id"]}
     assert {c.app_ref for c in changes if c.id == ours[0].id} == {"ref-s0"}
 

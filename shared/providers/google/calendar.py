@@ -264,9 +264,12 @@ class GoogleCalendarClient:
         """One page of the Calendar sync protocol
         (https://developers.google.com/workspace/calendar/api/guides/sync).
 
-        Cursors are self-describing: ``full|<timeMin>|<timeMax>|<pageToken>`` while the initial
-        full listing of the window pages, ``sync|<syncToken>`` (and ``sync|<syncToken>|<pageToken>``
-        while an incremental round pages). A sync token cannot be combined with timeMin/timeMax, so
+        Cursors are self-describing: ``window|<timeMin>|<timeMax>|<pageToken>`` while the initial
+        full listing of the window pages, ``changes|<syncToken>`` (and
+        ``changes|<syncToken>|<pageToken>`` while an incremental round pages). Cursors of the
+        former ``full|``/``sync|`` format (listings with ``singleEvents=true``, whose sync tokens
+        must not be reused with other parameters) are unrecognised: a full listing follows. A
+        sync token cannot be combined with timeMin/timeMax, so
         incremental rounds report changes outside the window too. Deleted events arrive as
         ``Change(removed=True)``. 410 ``fullSyncRequired`` raises ``CursorExpired``.
 
@@ -284,7 +287,7 @@ class GoogleCalendarClient:
             "maxResults": max(1, min(page_size, MAX_PAGE)),
         }
         kind, parts = _parse_cursor(cursor)
-        if kind == "full":
+        if kind == "window":
             time_min, time_max = (
                 (parts[0], parts[1]) if parts else (_rfc3339(window_start), _rfc3339(window_end))
             )
@@ -306,9 +309,9 @@ class GoogleCalendarClient:
         next_page = page.get("nextPageToken")
         if next_page:
             head = (
-                f"full|{params['timeMin']}|{params['timeMax']}"
-                if kind == "full"
-                else f"sync|{params['syncToken']}"
+                f"window|{params['timeMin']}|{params['timeMax']}"
+                if kind == "window"
+                else f"changes|{params['syncToken']}"
             )
             return ChangePage(changes=found, cursor=f"{head}|{next_page}", complete=False)
         sync_token = page.get("nextSyncToken")
@@ -316,7 +319,7 @@ class GoogleCalendarClient:
             raise CursorExpired(
                 "Google ended the listing without a sync token", provider=errors.PROVIDER
             )
-        return ChangePage(changes=found, cursor=f"sync|{sync_token}", complete=True)
+        return ChangePage(changes=found, cursor=f"changes|{sync_token}", complete=True)
 
     def _series(
         self, item: dict[str, Any], start: datetime, end: datetime, zone: str | None
@@ -437,12 +440,12 @@ class GoogleCalendarClient:
 
 def _parse_cursor(cursor: str | None) -> tuple[str, list[str]]:
     if cursor is None:
-        return "full", []
+        return "window", []
     kind, _, rest = cursor.partition("|")
     parts = rest.split("|") if rest else []
-    if kind == "full" and len(parts) == 3 and all(parts):
+    if kind == "window" and len(parts) == 3 and all(parts):
         return kind, parts
-    if kind == "sync" and 1 <= len(parts) <= 2 and all(parts):
+    if kind == "changes" and 1 <= len(parts) <= 2 and all(parts):
         return kind, parts
     # A cursor we did not write (or from an older format): start over, as for an expired one.
     raise CursorExpired("unrecognised Google sync cursor", provider=errors.PROVIDER)
