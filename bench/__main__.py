@@ -7,7 +7,7 @@ import sys
 
 from bench.common import machine
 
-BENCHMARKS = ["startup", "http", "sync_cycle", "webhooks", "google_matching"]
+BENCHMARKS = ["startup", "http", "sync_cycle", "webhooks", "google_matching", "microsoft_matching"]
 
 
 def main(argv: list[str]) -> None:
