@@ -281,6 +281,10 @@ class SimulatorClient:
         body = {"lifetime_seconds": lifetime_seconds, "display_name": display_name}
         return dict(self._call("POST", f"{P}/apps/{client_id}/addPassword", body))
 
+    def remove_password(self, client_id: str, key_id: str) -> None:
+        """Delete a client secret (Graph ``removePassword``)."""
+        self._call("POST", f"{P}/apps/{client_id}/removePassword", {"keyId": key_id})
+
     def add_certificate(self, client_id: str, certificate_pem: str) -> dict[str, Any]:
         """Upload a certificate's public part to the app registration."""
         body = {"certificate_pem": certificate_pem}

@@ -26,7 +26,7 @@ from shared.service.matching import MatchReport, match_people
 from shared.service.model import ServiceConfig
 from shared.service.people_map import PersonMapping, ServicePeople
 from shared.service.registry import service_provider, type_label
-from shared.service.runtime import service_client
+from shared.service.runtime import credential_refused, service_client
 from shared.sync import subscriptions
 from shared.sync.busy import BusyStore
 from shared.sync.calendars import CalendarRef
@@ -199,6 +199,13 @@ class ServiceIntegrations:
         self.configs.save(config)
         if passed:
             self.start_all(integration)
+        else:
+            refused = next((i for i in run.blocking if i.check == "token"), None)
+            code = refused.details.get("provider_code", "") if refused else ""
+            if refused is not None and implementation.credential_invalid(
+                ProviderError(refused.code, provider=config.provider, provider_code=code)
+            ):
+                credential_refused(self.ctx, integration, config, refused.code, code, actor)
         return Outcome(integration, config, run, report)
 
     # --- people ---------------------------------------------------------------------------------
@@ -322,6 +329,64 @@ class ServiceIntegrations:
                 client.close()
         CursorStore(self.ctx.tables).drop(ref.key)
         BusyStore(self.ctx.tables).clear(ref.key)
+
+    # --- upkeep (hourly, from the maintenance timer) -------------------------------------------
+
+    def upkeep(self) -> int:
+        """Expiry warnings and the daily re-match of every service integration; returns how
+        many integrations were looked at. One integration's failure does not stop the others."""
+        count = 0
+        for integration in self.ctx.integrations.list_all():
+            if integration.kind is not Kind.SERVICE:
+                continue
+            count += 1
+            try:
+                self._upkeep(integration)
+            except ProviderError as exc:
+                log.warning("upkeep of %s: %s", integration.id, exc.code)
+        return count
+
+    def _upkeep(self, integration: Integration) -> None:
+        config = self.configs.find(integration.org, integration.id)
+        if config is None:
+            return
+        now = self.ctx.clock.now()
+        self._warn_expiry(integration, config, now)
+        due = config.matched_at is None or now - config.matched_at >= DAILY
+        if integration.status is Status.ENABLED and due:
+            self.rematch(integration)
+
+    def _warn_expiry(self, integration: Integration, config: ServiceConfig, now: datetime) -> None:
+        """``credentials_expiring`` once at 30, 7 and 1 days before the expiry: the smallest
+        threshold reached is told (a credential entered 5 days before expiry gets the 7-day
+        warning only), per credential version."""
+        left = days_left(config, now)
+        if left is None:
+            return
+        warned = set(filter(None, config.expiry_warned.split(",")))
+        reached = [t for t in EXPIRY_WARNINGS if left < t and str(t) not in warned]
+        if not reached:
+            return
+        threshold = min(reached)
+        assert config.credential_expires_on is not None
+        self.ctx.outbox.append(
+            integration.org,
+            "credentials_expiring",
+            {
+                "integration_id": integration.id,
+                "name": integration.name,
+                "provider": config.provider,
+                "credential_type": config.credential_type,
+                "expires_on": config.credential_expires_on.isoformat(),
+                "days_left": max(0, left),
+                "warning": threshold,
+            },
+            dedupe_key=f"credentials_expiring:{integration.id}:"
+            f"{config.credential_version}:{threshold}",
+        )
+        warned |= {str(t) for t in EXPIRY_WARNINGS if t >= threshold}
+        config.expiry_warned = ",".join(sorted(warned, key=int))
+        self.configs.save(config)
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -92,9 +92,23 @@ def _watched(
 def report_credential_invalid(
     ctx: ConsentContext, integration: Integration, config: ServiceConfig, exc: ProviderError
 ) -> None:
-    """Record the refused credential and tell the host app (once per credential version)."""
+    """A refused credential met during sync: told, recorded, the integration Inactive."""
     provider = service_provider(ctx.settings, config.provider)
     code = provider.issue_code(exc, "token", config, "")
+    credential_refused(ctx, integration, config, code, exc.provider_code or "")
+
+
+def credential_refused(
+    ctx: ConsentContext,
+    integration: Integration,
+    config: ServiceConfig,
+    code: str,
+    provider_code: str,
+    actor: str = "sync",
+) -> None:
+    """Tell the host app (``credentials_invalid``, once per credential version), record the
+    reason on the settings row and make the integration Inactive: every calendar would fail
+    the same way until someone enters a working credential (``PATCH .../credentials``)."""
     ctx.outbox.append(
         integration.org,
         "credentials_invalid",
@@ -103,17 +117,23 @@ def report_credential_invalid(
             "name": integration.name,
             "provider": config.provider,
             "error": code,
-            "provider_code": exc.provider_code or "",
+            "provider_code": provider_code,
         },
         dedupe_key=f"credentials_invalid:{integration.id}:{config.credential_version}",
     )
     configs = ServiceConfigs(ctx.tables, ctx.secrets)
     fresh = configs.find(integration.org, integration.id)
     if fresh is None or fresh.credential_version != config.credential_version:
-        return
+        return  # rotated meanwhile: the new credential is not the refused one
     if fresh.credential_error != code:
         fresh.credential_error = code
         try:
             configs.save(fresh)
         except ConcurrencyConflict:
             log.info("integration %s credential state changed meanwhile", integration.id)
+    current = ctx.integrations.get(integration.org, integration.id)
+    if current.status is Status.ENABLED:
+        try:
+            ctx.lifecycle.service_check_finished(current, actor, passed=False, tenant=None)
+        except ConcurrencyConflict:
+            log.info("integration %s changed meanwhile", integration.id)

@@ -5,7 +5,8 @@ older than ``NOTIFICATION_RETENTION_DAYS``, then erases integrations whose conse
 days after disabling) has passed, and OAuth states that expired unused. Both are idempotent and
 resumable, so an hourly schedule bounds how long data outlives its retention to one hour. The
 notification purge goes first: it only touches Table storage, so a provider failing during an
-erasure cannot keep the feed from being pruned.
+erasure cannot keep the feed from being pruned. Last, service integrations' upkeep: warnings
+before a credential expires (30, 7 and 1 days) and the daily re-match of people.
 """
 
 import logging
@@ -13,7 +14,7 @@ import logging
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
-from shared.http.flows import notification_retention, retention
+from shared.http.flows import notification_retention, retention, service_integrations
 from shared.observability.logs import correlation
 from shared.services import get_services
 
@@ -42,3 +43,5 @@ def consent_purge(timer: TimerRequest) -> None:
             report.expired_states,
             " (timer was past due)" if timer.past_due else "",
         )
+        upkept = service_integrations(services).upkeep()
+        log.info("service integrations looked after: %d", upkept)

@@ -80,12 +80,14 @@ def _authenticate_client(world: World, request: Request, form: dict[str, str]) -
         if failure is not None:
             raise TokenError(failure)
         return app
-    if app.client_secret is not None or app.password_credentials or app.key_credentials:
-        if not secret:
-            raise TokenError(errs.missing_client_secret())
+    has_credentials = bool(app.client_secret or app.password_credentials or app.key_credentials)
+    if secret:
+        # A secret sent is always checked: one deleted in the portal is refused (7000215).
         failure = client_auth.check_secret(world, app, secret)
         if failure is not None:
             raise TokenError(failure)
+    elif has_credentials or form.get("grant_type") == "client_credentials":
+        raise TokenError(errs.missing_client_secret())
     return app
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.http.flows import service_integrations
 from tests.e2e.conftest import Stack
 from tests.e2e.service_support import (
     ServiceTenant,
@@ -376,3 +377,52 @@ def test_delete_leaves_no_row_and_no_secret_and_removes_subscriptions(
         "GET", f"orgs/{org}/integrations/{integration}", org=org, sub="ada", roles=ADMIN
     )
     assert gone.status_code == 404
+
+
+def test_the_host_app_is_warned_before_the_secret_expires_and_told_when_it_is_refused(
+    stack: Stack, org: str
+) -> None:
+    tenant = service_tenant(stack)
+    add_user(stack, tenant, "ada")
+    put_people(stack, org, [("p-ada", "Ada", tenant.users["ada"]["mail"])])
+    expires = (stack.clock.now() + timedelta(days=10)).date()
+    created = create_service(stack, org, tenant, secret_expires_on=expires.isoformat())
+    assert created.json()["state"] == "Active", created.text
+    integration = created.json()["id"]
+    upkeep = service_integrations(stack.services).upkeep
+
+    upkeep()
+    upkeep()
+    stack.clock.advance(timedelta(days=4))
+    upkeep()
+    warnings = [n["data"] for n in feed(stack, org) if n["kind"] == "credentials_expiring"]
+    assert [(w["warning"], w["integration_id"]) for w in warnings] == [
+        (30, integration),
+        (7, integration),
+    ]
+    assert (
+        warnings[1]["days_left"]
+        == (datetime.combine(expires, datetime.min.time(), UTC) - stack.clock.now()).days
+    )
+    health = stack.call(
+        "GET", f"orgs/{org}/integrations/{integration}/health", org=org, sub="ada", roles=ADMIN
+    )
+    assert health.status_code == 200, health.text
+    assert health.json()["credential"]["days_to_expiry"] == warnings[1]["days_left"]
+
+    # Someone deletes the secret in the portal: the next check is refused, the host app is
+    # told once, and the integration says why it stopped.
+    stack.clock.set(datetime.now(UTC))  # back with the simulator's clock for the check
+    stack.sim.remove_password(tenant.client_id, tenant.secret_id)
+    rerun = stack.call(
+        "POST", f"orgs/{org}/integrations/{integration}/test", org=org, sub="ada", roles=ADMIN
+    )
+    assert rerun.status_code == 200, rerun.text
+    assert [i["code"] for i in rerun.json()["result"]["issues"]] == ["service.secret_invalid"]
+    (invalid,) = [n["data"] for n in feed(stack, org) if n["kind"] == "credentials_invalid"]
+    assert (invalid["integration_id"], invalid["error"]) == (integration, "service.secret_invalid")
+    view = stack.call(
+        "GET", f"orgs/{org}/integrations/{integration}", org=org, sub="ada", roles=ADMIN
+    ).json()
+    assert view["state"] == "Inactive"
+    assert view["service"]["credential_error"] == "service.secret_invalid"

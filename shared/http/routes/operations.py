@@ -13,6 +13,7 @@ from shared.errors import Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import sync_context
 from shared.http.limits import MAX_URL
+from shared.http.service_views import ServiceSettingsView, service_view
 from shared.storage.keys import encode_key
 from shared.sync import delivery
 from shared.sync.calendars import calendars_of
@@ -68,6 +69,11 @@ class SyncHealth(BaseModel):
         description="People whose last attempt to connect failed and who are not connected"
     )
     calendars_failing: int = Field(description="Calendars whose last sync run failed")
+    credential: ServiceSettingsView | None = Field(
+        default=None,
+        description="service kind: the credential in use, its expiry and days left, and why "
+        "the integration stopped when the credential was refused",
+    )
 
 
 @bp.api(
@@ -82,6 +88,7 @@ def integration_sync_health(request: ApiRequest) -> SyncHealth:
     report = integration_health(
         sctx, request.route["org"], request.route["id"], sctx.consent.clock.now()
     )
+    integration = sctx.consent.integrations.get(request.route["org"], request.route["id"])
     return SyncHealth(
         integration_id=report.integration_id,
         calendars=report.calendars,
@@ -96,6 +103,7 @@ def integration_sync_health(request: ApiRequest) -> SyncHealth:
         connections_needing_reconnect=report.connections_needing_reconnect,
         connection_attempts_failed=report.connection_attempts_failed,
         calendars_failing=report.calendars_failing,
+        credential=service_view(request.services, integration),
     )
 
 
