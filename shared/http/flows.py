@@ -62,7 +62,10 @@ def service_integrations(services: Services) -> ServiceIntegrations:
     """Service (app-only) integrations: create, check, rotate, people, built once per process."""
     from shared.service.manager import ServiceIntegrations
 
-    return services.built("service_integrations", lambda s: ServiceIntegrations(sync_context(s)))
+    return services.built(
+        "service_integrations",
+        lambda s: ServiceIntegrations(consent_context(s), lambda: s.queues),
+    )
 
 
 def retention(services: Services) -> RetentionPurge:

@@ -12,11 +12,12 @@ found a blocking issue). A refused credential during sync is recorded on the set
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.consent.context import ConsentContext
 from shared.consent.testruns import TestRun, TestStatus
 from shared.errors import BadRequest, NotFound, ProviderError
 from shared.integrations.model import HistoryEntry, Integration, Kind, Provider, Status
@@ -27,10 +28,11 @@ from shared.service.model import ServiceConfig
 from shared.service.people_map import PersonMapping, ServicePeople
 from shared.service.registry import service_provider, type_label
 from shared.service.runtime import credential_refused, service_client
+from shared.storage.queues import QueueSender
 from shared.sync import subscriptions
 from shared.sync.busy import BusyStore
 from shared.sync.calendars import CalendarRef
-from shared.sync.context import SYNC_QUEUE, SyncContext
+from shared.sync.context import SYNC_QUEUE
 from shared.sync.cursors import CursorStore
 from shared.sync.health import status as sync_status
 from shared.sync.people import People, Person
@@ -76,9 +78,11 @@ def days_left(config: ServiceConfig, now: datetime) -> int | None:
 
 
 class ServiceIntegrations:
-    def __init__(self, sctx: SyncContext) -> None:
-        self.sctx = sctx
-        self.ctx = sctx.consent
+    def __init__(self, ctx: ConsentContext, queues: Callable[[], QueueSender]) -> None:
+        """``queues`` is called when a sync is to be queued (the maintenance timer's upkeep
+        may never need one)."""
+        self.ctx = ctx
+        self._queues = queues
         self.configs = ServiceConfigs(self.ctx.tables, self.ctx.secrets)
         self.people = ServicePeople(self.ctx.tables)
 
@@ -310,7 +314,7 @@ class ServiceIntegrations:
         )
 
     def _enqueue(self, integration: Integration, mapping: PersonMapping) -> None:
-        self.sctx.queues.send(SYNC_QUEUE, self._ref(integration, mapping).message())
+        self._queues().send(SYNC_QUEUE, self._ref(integration, mapping).message())
 
     def _stop(self, integration: Integration, mapping: PersonMapping) -> None:
         """No more push or pull for this person: subscription removed (at the provider, best
