@@ -164,8 +164,16 @@ class _Executor:
             draft, slot = self._draft(ref, event, action.key)
             written = client().create_event(draft)
             if action.refresh:
-                # An earlier attempt with this key may have landed with older content.
-                written = client().update_event(written.id, draft)
+                # An earlier attempt with this key may have landed with older content. Not
+                # blindly: a push of a newer version may be writing the same event (the key
+                # answers it too), and ours must not go over it. The host app's row moved on
+                # first if so; and the change key we were answered guards the write itself.
+                latest = self.events.get(event.org, event.id)
+                if latest is None or latest.version != event.version:
+                    raise ConcurrencyConflict("a newer version arrived meanwhile")
+                written = client().update_event(
+                    written.id, draft, if_match=written.change_key or None
+                )
             # The index before the mapping: once the mapping says the event is in the calendar
             # (and the person may delete it), a pull must recognise every change of it as ours.
             self.index.put(IndexEntry(ref.key, written.id, event.org, event.id, ref.person))
@@ -187,8 +195,20 @@ class _Executor:
         if kind is ActionKind.UPDATE and mapping is not None:
             draft, slot = self._draft(ref, event, "")
             try:
-                written = self._update(client(), ref.provider, mapping, draft, action.if_match)
+                written = self._update(
+                    client(), ref.provider, mapping, draft, action.if_match, event
+                )
             except ProviderNotFound:
+                # Whose deletion is it? A push that takes no lease (the real-time one) may have
+                # deleted it since we planned (the host app unassigned the person): its row no
+                # longer reads as our plan's did, or the host app's version moved on. Plan again
+                # from what is stored now; only an unchanged picture means the person did it.
+                fresh = self.refs.get(event.org, event.id, ref.person)
+                latest = self.events.get(event.org, event.id)
+                if fresh is None or fresh.etag != mapping.etag:
+                    raise ConcurrencyConflict("the mapping changed since the plan") from None
+                if latest is None or latest.version != event.version:
+                    raise ConcurrencyConflict("a newer version arrived meanwhile") from None
                 if mapping.state is RefState.DELETING:
                     # Our own delete landed though its answer was lost: nothing of ours is
                     # there, so record that and plan again (a create with the next key).
@@ -281,7 +301,7 @@ class _Executor:
 
     def _update(
         self, client: CalendarClient, provider: str, mapping: EventRef, draft: EventDraft,
-        if_match: str,
+        if_match: str, event: AppEvent,
     ) -> Any:  # fmt: skip
         event_id = mapping.provider_event_id
         try:
@@ -302,6 +322,14 @@ class _Executor:
                 raise ProviderNotFound(
                     "the event was deleted in the calendar", provider=provider
                 ) from None
+            # Or a push of a newer version (the real-time push takes no lease) has written the
+            # calendar and not yet its mapping: then what we read is the host app's newer
+            # version, and our draft must not go over it. The host app's row is written before
+            # any push of that version reads it, so it tells: read after the event, a version
+            # past ours means plan again from the newest one.
+            latest = self.events.get(event.org, event.id)
+            if latest is None or latest.version != event.version:
+                raise ConcurrencyConflict("a newer version is being pushed") from None
             log.info("event edited in the calendar; the host app's version is applied")
             return client.update_event(event_id, draft, if_match=current.change_key or None)
 

@@ -9,6 +9,7 @@ patch of the engine.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,9 +26,11 @@ from shared.providers.base import (
     EventView,
     WrittenEvent,
 )
+from shared.storage.memory_tables import MemoryTableStore
 from shared.sync.appevents import EventContent
 from shared.sync.mappings import RefState
 from shared.sync.pull import pull_calendar
+from shared.sync.pull_judge import EVENTREFS
 from shared.sync.push import push_calendar
 from tests.unit.test_push_planner import EVENT, ORG, T0, Dedupe, Scenario, email
 
@@ -251,3 +254,82 @@ def test_a_person_assigned_again_while_our_delete_was_unanswered_gets_a_live_row
     )
     pull_calendar(scenario.sctx, ref, scenario.clients[ana])
     assert _feed(scenario) == ["event_moved"]
+
+
+def test_an_update_meeting_a_newer_push_in_flight_does_not_write_its_older_version(
+    tmp_path: Path,
+) -> None:
+    """The convergence run's false ``event_moved`` and lost update: the worker's update of
+    version 2 gets a 412 because the real-time push of version 3 has just written the calendar
+    but not yet its mapping. The worker must not take that for the person's edit and write
+    version 2 over version 3 (the push then records version 3 and nobody corrects it)."""
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    tables = scenario.sctx.consent.tables
+    assert isinstance(tables, MemoryTableStore)
+    _put(scenario, 0, {ana})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    _put(scenario, 1, {ana})  # version 2, which the worker is about to push
+    worker_client = Interleaved(scenario.clients[ana])
+    realtime_wrote, realtime_may_record = threading.Event(), threading.Event()
+
+    def realtime_push_waits_before_its_mapping() -> None:
+        realtime_wrote.set()
+        assert realtime_may_record.wait(10)
+
+    def let_the_realtime_push_record() -> None:
+        realtime_may_record.set()
+        realtime.join(10)
+
+    def host_app_moves_it_again() -> None:
+        _put(scenario, 3, {ana})  # version 3, pushed in real time (no lease)
+        tables.faults.before("write", EVENTREFS, realtime_push_waits_before_its_mapping)
+        realtime.start()
+        assert realtime_wrote.wait(10)
+        # The worker records its own write next: the real-time push records first.
+        tables.faults.before("write", EVENTREFS, let_the_realtime_push_record)
+
+    realtime = threading.Thread(
+        target=push_calendar, args=(scenario.sctx, ref, scenario.clients[ana])
+    )
+    worker_client.on_update = host_app_moves_it_again
+    push_calendar(scenario.sctx, ref, worker_client)  # type: ignore[arg-type]
+    realtime.join(10)
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])  # the next cycle
+
+    (ours,) = scenario.live(ana)
+    assert ours.start == T0 + timedelta(hours=3), "an older version overwrote the newer one"
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and mapping.pushed_version == 3
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    assert _feed(scenario) == []  # nobody moved it
+
+
+def test_an_update_finding_the_event_deleted_by_a_concurrent_push_reports_no_cancellation(
+    tmp_path: Path,
+) -> None:
+    """The convergence run's false ``event_cancelled``: the worker's update of version 2 is in
+    flight when the host app unassigns Ana and the real-time push deletes her event. The
+    worker's 404 is our own delete, not Ana's: nothing is reported."""
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana, "ben"})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    _put(scenario, 1, {ana, "ben"})  # version 2, which the worker is about to push
+    worker_client = Interleaved(scenario.clients[ana])
+
+    def host_app_unassigns_ana() -> None:
+        _put(scenario, 1, {"ben"})
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])  # real time: deletes it
+
+    worker_client.on_update = host_app_unassigns_ana
+    push_calendar(scenario.sctx, ref, worker_client)  # type: ignore[arg-type]
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+
+    assert scenario.live(ana) == []
+    assert _feed(scenario) == [], "Ana deleted nothing"
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and not mapping.live
+    assert scenario.queue.markers(ref.key) == []

@@ -116,6 +116,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.http = httpx.Client(transport=httpx.MockTransport(self.receiver))
         self.hour = 0
         self.steps = 0
+        self.running: list[tuple[str, str]] = []  # (party, person) acting right now
         # What people did since the host app's last change of the event: (event, person) ->
         # the provider id they deleted / the times they moved it to.
         self.deleted: dict[tuple[str, str], str] = {}
@@ -161,7 +162,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     def _host(self, write: object) -> None:
         """The host app's request; after a 503 (storage refused) it sends it again."""
-        for _ in range(5):
+        for _ in range(20):
             try:
                 write()  # type: ignore[operator]
                 return
@@ -173,9 +174,13 @@ class SyncMachine(RuleBasedStateMachine):
         """One worker run of the person's calendar: push the pending work, pull changes.
         A failure ends the run; the message's retry or the next cycle runs it again."""
         ref, client = self.refs_of[p], self._client(p)
-        with contextlib.suppress(StorageUnavailable, ProviderError):
-            push_calendar(self.sctx, ref, client)
-            pull_calendar(self.sctx, ref, client)
+        self.running.append(("worker", p))
+        try:
+            with contextlib.suppress(StorageUnavailable, ProviderError):
+                push_calendar(self.sctx, ref, client)
+                pull_calendar(self.sctx, ref, client)
+        finally:
+            self.running.remove(("worker", p))
 
     def _deliver(self) -> None:
         with contextlib.suppress(StorageUnavailable):
@@ -221,8 +226,15 @@ class SyncMachine(RuleBasedStateMachine):
         # The PUT/DELETE pushes in real time (no lease, as push_event_now does); what fails
         # stays marked for the worker.
         for p in PEOPLE:
+            self._realtime_push(p)
+
+    def _realtime_push(self, p: str) -> None:
+        self.running.append(("realtime", p))
+        try:
             with contextlib.suppress(StorageUnavailable, ProviderError):
                 push_calendar(self.sctx, self.refs_of[p], self._client(p))
+        finally:
+            self.running.remove(("realtime", p))
 
     @precondition(lambda self: self._any_active())
     @rule(event=st.sampled_from(EVENTS))
@@ -328,6 +340,26 @@ class SyncMachine(RuleBasedStateMachine):
     def queue_fails(self, skip: int, applied: bool) -> None:
         self.queues.faults.fail("send", "*", skip=skip, applied=applied)
 
+    @rule(
+        table=st.sampled_from(["eventrefs", "eventindex", "pushqueue", "cursors", "notifications"]),
+        p=st.sampled_from(PEOPLE),
+        party=st.sampled_from(["realtime", "worker"]),
+    )
+    def interleave(self, table: str, p: str, party: str) -> None:
+        """At the next write to ``table``, another party acts on the person's calendar: a
+        real-time push (a host-app request, which takes no lease) or a worker run (push, then
+        pull, under the calendar's lease), meeting whatever is half-way through its work."""
+
+        def act() -> None:
+            if party == "worker" and ("worker", p) in self.running:
+                return  # the calendar's lease keeps a second worker out
+            if party == "worker":
+                self._sync(p)
+            else:
+                self._realtime_push(p)
+
+        self.tables.faults.before("write", table, act)
+
     @rule(p=st.sampled_from(PEOPLE), faults=PROVIDER_FAULTS)
     def provider_fails(self, p: str, faults: list[str]) -> None:
         self.backend.fail_next(email(p), *faults)  # type: ignore[arg-type]
@@ -366,7 +398,7 @@ class SyncMachine(RuleBasedStateMachine):
     # --- the end: failures stop, the system settles ------------------------------------------
 
     def settle_and_check(self) -> None:
-        self.tables.faults.clear()
+        self.tables.faults.clear()  # hooks not yet run included
         self.queues.faults.clear()
         for p in PEOPLE:
             self.backend.clear_faults(email(p))
