@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,11 +35,19 @@ class ServiceTenant:
 
 
 def service_tenant(
-    stack: Stack, *, consent: bool = True, secret_lifetime: float = 180 * 86400
+    stack: Stack,
+    *,
+    consent: bool = True,
+    secret_lifetime: float = 180 * 86400,
+    existing: tuple[str, str] | None = None,
 ) -> ServiceTenant:
-    """A tenant with its own app registration and a client secret (consented when asked)."""
-    domain = f"s{secrets.token_hex(4)}.example"
-    tenant_id = stack.sim.create_tenant(domain)["id"]
+    """A tenant (new, or ``existing`` = (tenant id, domain)) with its own app registration and
+    a client secret (consented when asked)."""
+    if existing is None:
+        domain = f"s{secrets.token_hex(4)}.example"
+        tenant_id = stack.sim.create_tenant(domain)["id"]
+    else:
+        tenant_id, domain = existing
     client_id = str(uuid.uuid4())
     stack.sim.create_app(
         "Instructor calendar sync",
@@ -96,3 +105,33 @@ def people_view(stack: Stack, org: str, integration: str) -> dict[str, dict[str,
 
 def issue_codes(integration_view: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {i["code"]: i for i in integration_view["check"]["issues"]}
+
+
+def self_signed_certificate(days: int = 365) -> tuple[str, str, datetime]:
+    """A certificate and its private key (PEM) as an admin makes one for an app registration,
+    and its expiry."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "instructor-calendar-sync")])
+    now = datetime.now(UTC).replace(microsecond=0)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return cert_pem, key_pem, cert.not_valid_after_utc

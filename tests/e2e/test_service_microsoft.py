@@ -12,7 +12,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.http.flows import service_integrations
+import pytest
+
+from shared.errors import NotFound
+from shared.http.flows import consent_context, service_integrations
+from shared.sync.calendars import CalendarRef, calendars_of, person_calendar, resolve
 from tests.e2e.conftest import Stack
 from tests.e2e.service_support import (
     ServiceTenant,
@@ -20,13 +24,16 @@ from tests.e2e.service_support import (
     create_service,
     issue_codes,
     people_view,
+    self_signed_certificate,
     service_tenant,
 )
 from tests.e2e.sync_support import (
     ADMIN,
     HOST_APP,
     SERVICE,
+    connect_microsoft,
     event_times,
+    microsoft_workspace,
     outcomes,
     put_event,
     put_people,
@@ -426,3 +433,65 @@ def test_the_host_app_is_warned_before_the_secret_expires_and_told_when_it_is_re
     ).json()
     assert view["state"] == "Inactive"
     assert view["service"]["credential_error"] == "service.secret_invalid"
+
+
+def test_a_certificate_credential_signs_client_assertions_and_its_expiry_is_shown(
+    stack: Stack, org: str
+) -> None:
+    tenant = service_tenant(stack)
+    ada = add_user(stack, tenant, "ada")
+    put_people(stack, org, [("p-ada", "Ada", ada["mail"])])
+    cert_pem, key_pem, not_after = self_signed_certificate(days=90)
+    stack.sim.add_certificate(tenant.client_id, cert_pem)
+    # Only the certificate: the secret is gone from the app registration.
+    stack.sim.remove_password(tenant.client_id, tenant.secret_id)
+
+    created = create_service(
+        stack, org, tenant, client_secret=None, certificate_pem=cert_pem + key_pem
+    )
+
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["state"] == "Active", body["check"]
+    assert body["service"]["credential_type"] == "certificate"
+    assert datetime.fromisoformat(body["service"]["credential_expires_on"]) == not_after
+    assert "PRIVATE KEY" not in created.text
+    stack.host.wait_until_idle()
+    assert (
+        outcomes(put_event(stack, org, "course-1", people=["p-ada"]))["p-ada"]["status"] == "synced"
+    )
+    assert len(ours(stack, ada)) == 1
+
+    # A certificate the app registration does not know is refused with its own issue.
+    other_cert, other_key, _ = self_signed_certificate()
+    rotated = rotate(stack, org, body["id"], certificate_pem=other_cert + other_key)
+    assert rotated["state"] == "Inactive"
+    assert [i["code"] for i in rotated["check"]["issues"]] == ["service.certificate_invalid"]
+
+
+def test_a_person_with_a_workspace_connection_and_a_service_match_is_synced_once(
+    stack: Stack, org: str
+) -> None:
+    workspace = microsoft_workspace(stack, org)
+    email = workspace.tenant.users[0]
+    connect_microsoft(stack, org, "p-zoe", email)
+    put_people(stack, org, [("p-zoe", "Zoe", email)])
+    tenant = service_tenant(stack, existing=(workspace.tenant.tenant_id, workspace.tenant.domain))
+    created = create_service(stack, org, tenant)
+    assert created.json()["state"] == "Active", created.text
+    stack.host.wait_until_idle()
+
+    pushed = put_event(stack, org, "course-1", people=["p-zoe"])
+    stack.host.wait_until_idle()
+
+    assert outcomes(pushed)["p-zoe"]["status"] == "synced"
+    mine = [e for e in stack.sim.graph.events(email) if e["subject"] == "Shift: front desk"]
+    assert len(mine) == 1
+    ctx = consent_context(stack.services)
+    ref = person_calendar(ctx, org, "p-zoe")
+    assert ref is not None and ref.integration_id == created.json()["id"]
+    # The workspace path leaves Zoe alone: the cycle and workers do not sync that calendar.
+    integration = ctx.integrations.get(org, workspace.integration)
+    assert "p-zoe" not in [r.person for r in calendars_of(ctx, integration)]
+    with pytest.raises(NotFound):
+        resolve(ctx, org, CalendarRef(org, workspace.integration, "microsoft", "p-zoe").key)
