@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import html
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from shared.consent.browser_binding import clear_cookie, nonce_from
 from shared.consent.connect import ConnectFlow, ConnectionFailed
 from shared.consent.context import ConsentContext
+from shared.consent.oauth_state import PendingAuth
 from shared.consent.return_to import check_return_to, with_params
 from shared.consent.testflow import TestFlow, consent_issue
 from shared.diagnostics.catalogue import load_catalogue
 from shared.diagnostics.page import render_error_page
 from shared.diagnostics.service_context import service_context
 from shared.errors import BadRequest, ConsentFailed, NotFound
-from shared.integrations.model import HistoryEntry, Provider
+from shared.integrations.model import HistoryEntry, Integration, Provider
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class CallbackOutcome:
     location: str | None = None
     page: str | None = None
     status: int = 200
+    set_cookies: tuple[str, ...] = ()
 
 
 def _page(
@@ -81,8 +84,10 @@ class Callbacks:
         self.tests = TestFlow(ctx)
         self.connects = ConnectFlow(ctx)
 
-    def oauth(self, provider: str, params: dict[str, str]) -> CallbackOutcome:
-        """``GET /oauth/{provider}/callback``."""
+    def oauth(
+        self, provider: str, params: dict[str, str], cookie_header: str = ""
+    ) -> CallbackOutcome:
+        """``GET /oauth/{provider}/callback``; ``cookie_header`` is the request's ``Cookie``."""
         ctx = self.ctx
         try:
             pending = ctx.states.consume(params.get("state", "") or "missing")
@@ -124,23 +129,43 @@ class Callbacks:
             )
 
         if pending.purpose == "connect":
-            try:
-                self.connects.finish(integration, pending, params)
-            except ConnectionFailed as failed:
-                # The admin sees it in the people view and in health (code and time only).
-                ctx.failed_attempts.record(
-                    integration.org, integration.id, pending.subject, failed.code, ctx.clock.now()
-                )
-                if return_to:
-                    return CallbackOutcome(
-                        location=with_params(return_to, calendar="error", code=failed.code)
-                    )
-                return _page(failed.code, context=failed.details, settings=ctx.settings)
-            if return_to:
-                return CallbackOutcome(location=with_params(return_to, calendar="connected"))
-            return _success_page("Calendar connected", "You can close this window.")
+            outcome = self._connect(integration, pending, params, return_to, cookie_header)
+            if pending.browser is None:
+                return outcome
+            secure = ctx.settings.public_base_url.startswith("https://")
+            return replace(outcome, set_cookies=(clear_cookie(pending.browser, secure=secure),))
 
         return _page("sign_in_state_invalid")
+
+    def _connect(
+        self,
+        integration: Integration,
+        pending: PendingAuth,
+        params: dict[str, str],
+        return_to: str | None,
+        cookie_header: str,
+    ) -> CallbackOutcome:
+        ctx = self.ctx
+        try:
+            if not pending.from_this_browser(
+                nonce_from(cookie_header, pending.browser) if pending.browser else None
+            ):
+                # The sign-in was started in another browser: someone else's link.
+                raise ConnectionFailed("sign_in_browser_mismatch")
+            self.connects.finish(integration, pending, params)
+        except ConnectionFailed as failed:
+            # The admin sees it in the people view and in health (code and time only).
+            ctx.failed_attempts.record(
+                integration.org, integration.id, pending.subject, failed.code, ctx.clock.now()
+            )
+            if return_to:
+                return CallbackOutcome(
+                    location=with_params(return_to, calendar="error", code=failed.code)
+                )
+            return _page(failed.code, context=failed.details, settings=ctx.settings)
+        if return_to:
+            return CallbackOutcome(location=with_params(return_to, calendar="connected"))
+        return _success_page("Calendar connected", "You can close this window.")
 
     def admin_consent_url(
         self, org: str, integration_id: str, admin: str, return_to: str | None

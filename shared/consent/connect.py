@@ -6,8 +6,12 @@ otherwise to the provider's consent. When the cloud-suite admin consented for ev
 provider itself skips its consent screen and comes straight back with a code.
 
 ``finish`` (the OAuth callback) redeems the code, refuses an account from another tenant or
-Workspace domain than the one the integration was tested with, checks the granted scopes, and
-stores the tokens (secret store) and the connection row (no token in it).
+Workspace domain than the one the integration was tested with, refuses an account that is not
+the person's own when the host app told us the person's email (``account_mismatch``), checks
+the granted scopes, and stores the tokens (secret store) and the connection row (no token in
+it). The sign-in asks the provider to show its account picker (``prompt=select_account``) with
+the person's address as ``login_hint``, and the callback must come from the browser that
+started it (:mod:`shared.consent.browser_binding`).
 
 A revoked or expired refresh token turns the connection to ``needs_reconnect`` and puts a
 ``reconnect_needed`` notification in the host app's feed (:func:`mark_needs_reconnect`);
@@ -35,6 +39,8 @@ from shared.consent.testflow import consent_issue
 from shared.consent.tokens import StoredTokens
 from shared.errors import ConsentFailed, ProviderError, ReconnectNeeded
 from shared.integrations.model import Integration, Provider, Status
+from shared.providers.base import Grant
+from shared.sync.people import People
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +117,10 @@ class ConnectFlow:
         self.ctx = ctx
         self.before_disconnect = list(before_disconnect or [])
 
-    def start(self, org: str, subject: str, return_to: str) -> ConnectStart:
+    def start(
+        self, org: str, subject: str, return_to: str, browser: str | None = None
+    ) -> ConnectStart:
+        """Where to send the person; ``browser`` is the nonce of the binding cookie."""
         ctx = self.ctx
         check_return_to(return_to, ctx.settings.allowed_return_urls)
         integration = ctx.active_workspace(org)
@@ -125,13 +134,17 @@ class ConnectFlow:
                 log.info("stored connection no longer works; sending the user to consent")
             # Other provider errors propagate: when the provider is down the user is told so,
             # rather than being sent to a consent screen that cannot help.
+        known = People(ctx.tables).get(org, subject)
         url = ctx.start_sign_in(
             integration,
             purpose="connect",
             subject=subject,
             return_to=return_to,
             scopes=user_scopes(integration.provider),
-            login_hint=existing.account if existing else None,
+            login_hint=(known.email if known and known.email else None)
+            or (existing.account if existing else None),
+            select_account=True,
+            browser=browser,
         )
         return ConnectStart(url, already_connected=False)
 
@@ -157,6 +170,7 @@ class ConnectFlow:
                 "wrong_tenant",
                 {"tenant": grant.tenant or "personal account", "expected": current.tenant},
             )
+        self._check_account(integration.org, pending.subject, grant)
         required = (
             MICROSOFT_REQUIRED if integration.provider is Provider.MICROSOFT else GOOGLE_REQUIRED
         )
@@ -180,6 +194,20 @@ class ConnectFlow:
         saved = ctx.connections.save(connection, token_blob=grant.token_blob)
         ctx.failed_attempts.clear(integration.org, integration.id, pending.subject)
         return saved
+
+    def _check_account(self, org: str, subject: str, grant: Grant) -> None:
+        """The account that consented must be the person's own when the host app gave the
+        person's email (``PUT /orgs/{org}/people``): compared lower-cased with every address
+        the provider vouches for (for Microsoft the UPN too). Unknown people are not refused:
+        there is nothing to compare with."""
+        person = People(self.ctx.tables).get(org, subject)
+        expected = (person.email if person else "").strip().lower()
+        if not expected:
+            return
+        vouched = {a.lower() for a in grant.addresses} | {grant.account.strip().lower()}
+        if expected not in vouched - {""}:
+            log.warning("connect refused: the consenting account is not the person's own")
+            raise ConnectionFailed("account_mismatch", {"user": grant.account})
 
     def status(self, org: str, subject: str) -> tuple[Integration, Connection | None]:
         integration = self.ctx.active_workspace(org)

@@ -23,6 +23,16 @@ from shared.settings import Settings
 from shared.storage.tables import TableStore
 
 
+def _prompt(provider: Provider, select_account: bool) -> str | None:
+    """The OAuth ``prompt``. Google issues a refresh token only with ``consent`` and takes a
+    space-delimited list ("select_account consent", per Google's OAuth 2.0 web server guide);
+    Microsoft's ``select_account`` shows the account picker without a consent prompt, so
+    tenant-wide admin consent still spares people the consent screen."""
+    if provider is Provider.GOOGLE:
+        return "select_account consent" if select_account else "consent"
+    return "select_account" if select_account else None
+
+
 @dataclass
 class ConsentContext:
     settings: Settings
@@ -59,23 +69,30 @@ class ConsentContext:
         return_to: str | None,
         scopes: Sequence[str],
         login_hint: str | None = None,
+        select_account: bool = False,
+        browser: str | None = None,
     ) -> str:
         """Issue a signed state, ask the provider for its authorization URL with it, and keep
-        the provider's flow (PKCE verifier) for the callback. Returns the URL to send to."""
+        the provider's flow (PKCE verifier) for the callback. Returns the URL to send to.
+
+        ``select_account`` makes the provider show its account picker even with a session, so
+        the person chooses the account deliberately; ``browser`` binds the state to the browser
+        holding that nonce (see :mod:`shared.consent.browser_binding`).
+        """
         state = self.states.issue(
             purpose=purpose,
             org=integration.org,
             subject=subject,
             integration_id=integration.id,
             return_to=return_to,
+            browser=browser,
         )
         start = self.kit.delegated(integration.provider).begin(
             redirect_uri=self.callback_url(integration.provider),
             state=state,
             scopes=scopes,
             login_hint=login_hint,
-            # Google issues a refresh token only with a consent prompt; Microsoft does anyway.
-            prompt="consent" if integration.provider is Provider.GOOGLE else None,
+            prompt=_prompt(integration.provider, select_account),
         )
         self.states.attach_flow(state, start.flow)
         return start.url

@@ -10,6 +10,11 @@ HMAC-SHA256 under a key kept in the secret store (created on first use). On the 
 3. single use: the state's Table row is deleted with its ETag; a second callback finds nothing
    and gets ``replayed_state``, even when two arrive at once.
 
+A state may also be bound to the browser that started the sign-in: :meth:`OAuthStates.issue`
+with ``browser`` (a random nonce the HTTP layer sets as a cookie) keeps only its SHA-256 in the
+row, and :meth:`PendingAuth.from_this_browser` compares the cookie the callback carries. A
+sign-in link completed in another browser (a colleague's, sent the link) is then refused.
+
 What the flow needs back (the PKCE ``code_verifier``, msal's nonce) is secret: it goes to the
 secret store under the state id and is deleted on consumption. The Table row (``oauthstates``)
 holds only who, what for and until when; the purge timer removes rows that expired unused.
@@ -59,6 +64,23 @@ class PendingAuth:
     integration_id: str
     return_to: str | None
     flow: dict[str, Any]
+    browser: str | None = None  # SHA-256 (hex) of the browser nonce, when bound
+
+    def from_this_browser(self, nonce: str | None) -> bool:
+        """Whether the callback's browser nonce is the one the sign-in started with (always true
+        for a state that was not bound to a browser)."""
+        if self.browser is None:
+            return True
+        return nonce is not None and hmac.compare_digest(self.browser, browser_hash(nonce))
+
+
+def new_browser_nonce() -> str:
+    """A random value for the browser-binding cookie."""
+    return _b64(secrets.token_bytes(32))
+
+
+def browser_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
 
 
 class OAuthStates:
@@ -101,11 +123,13 @@ class OAuthStates:
         integration_id: str,
         return_to: str | None,
         flow: dict[str, Any] | None = None,
+        browser: str | None = None,
     ) -> str:
         """Record a pending sign-in and return the ``state`` to send to the provider.
 
         The provider's flow (PKCE verifier, nonce) is usually created with this state in hand:
-        store it with :meth:`attach_flow` before sending the person away.
+        store it with :meth:`attach_flow` before sending the person away. ``browser`` binds the
+        state to the browser holding that nonce (only its hash is stored).
         """
         state_id = _b64(secrets.token_bytes(18))
         now = self._clock.now()
@@ -137,10 +161,19 @@ class OAuthStates:
                     "return_to": return_to,
                     "created_at": now,
                     "expires_at": expires,
+                    "browser": browser_hash(browser) if browser else None,
                 },
             ),
         )
         return f"{payload}.{self._mac(payload)}"
+
+    @staticmethod
+    def state_id(state: str) -> str:
+        """The id inside a state (unverified: for naming, e.g. the browser cookie)."""
+        try:
+            return str(json.loads(_unb64(state.partition(".")[0]))["sid"])
+        except (ValueError, KeyError, TypeError):
+            return ""
 
     def attach_flow(self, state: str, flow: dict[str, Any]) -> None:
         """Keep the provider flow of a state just issued (secret until the callback)."""
@@ -186,6 +219,7 @@ class OAuthStates:
             integration_id=row.get_str("integration_id"),
             return_to=row.get_str("return_to") or None,
             flow=json.loads(flow_text) if flow_text else {},
+            browser=row.get_str("browser") or None,
         )
 
     def _discard(self, state_id: str) -> None:

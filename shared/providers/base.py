@@ -52,6 +52,9 @@ class Grant:
     scopes: frozenset[str]
     token_blob: str
     display_name: str = ""
+    # Every address the provider vouches for as this account's, lower-cased (Microsoft: the
+    # id token's email, preferred_username and upn claims; Google: the verified email).
+    addresses: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

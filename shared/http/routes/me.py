@@ -6,7 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from shared.consent.browser_binding import set_cookie
 from shared.consent.connections import ConnectionStatus
+from shared.consent.oauth_state import new_browser_nonce
 from shared.errors import NotFound
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import connect_flow
@@ -31,21 +33,31 @@ class ConnectRedirect(BaseModel):
     name="connect_calendar",
     auth="user",
     summary="Redirect to the provider's consent, or straight back when already connected. "
-    "With Accept: application/json the target is returned instead of a 302.",
+    "With Accept: application/json the target is returned instead of a 302. Either answer sets "
+    "a short-lived HttpOnly cookie (path /api/oauth/) that the callback must bring back: the "
+    "sign-in must finish in the browser that started it (a single-page app calls this with "
+    "credentials from the same site as the service).",
     query=ConnectQuery,
     response=ConnectRedirect,
     status=302,
 )
 def connect_calendar(request: ApiRequest) -> Reply:
     query: ConnectQuery = request.query
+    nonce = new_browser_nonce()
     start = connect_flow(request.services).start(
-        request.route["org"], request.require_caller().subject, query.return_to
+        request.route["org"], request.require_caller().subject, query.return_to, browser=nonce
     )
     if "application/json" in request.headers.get("accept", ""):
-        return Reply(
+        reply = Reply(
             body=ConnectRedirect(redirect_to=start.url, already_connected=start.already_connected)
         )
-    return Reply.redirect(start.url)
+    else:
+        reply = Reply.redirect(start.url)
+    if not start.already_connected:
+        secure = request.services.settings.public_base_url.startswith("https://")
+        reply.headers["Set-Cookie"] = set_cookie(nonce, secure=secure)
+        reply.headers["Cache-Control"] = "no-store"
+    return reply
 
 
 class ConnectionView(BaseModel):

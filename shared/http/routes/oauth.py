@@ -12,9 +12,11 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _reply(outcome: CallbackOutcome) -> Reply:
+    cookies = {"Set-Cookie": outcome.set_cookies[0]} if outcome.set_cookies else {}
     if outcome.location is not None:
         reply = Reply.redirect(outcome.location)
         reply.headers.update(_NO_STORE)
+        reply.headers.update(cookies)
         return reply
     return Reply(
         status=outcome.status,
@@ -22,6 +24,7 @@ def _reply(outcome: CallbackOutcome) -> Reply:
         content_type="text/html; charset=utf-8",
         headers={
             **_NO_STORE,
+            **cookies,
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
     )
@@ -36,7 +39,11 @@ def _reply(outcome: CallbackOutcome) -> Reply:
     content_type="text/html",
 )
 def oauth_microsoft_callback(request: ApiRequest) -> Reply:
-    return _reply(callbacks(request.services).oauth("microsoft", request.params))
+    return _reply(
+        callbacks(request.services).oauth(
+            "microsoft", request.params, request.headers.get("cookie", "")
+        )
+    )
 
 
 @bp.api(
@@ -48,7 +55,11 @@ def oauth_microsoft_callback(request: ApiRequest) -> Reply:
     content_type="text/html",
 )
 def oauth_google_callback(request: ApiRequest) -> Reply:
-    return _reply(callbacks(request.services).oauth("google", request.params))
+    return _reply(
+        callbacks(request.services).oauth(
+            "google", request.params, request.headers.get("cookie", "")
+        )
+    )
 
 
 @bp.api(

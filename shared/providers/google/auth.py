@@ -157,6 +157,12 @@ class GoogleDelegatedAuth:
             scopes=frozenset(granted),
             token_blob=credentials.to_json(strip=_VOLATILE_FIELDS),
             display_name=str(claims.get("name", "")),
+            # An unverified email is not the account's: Google marks it email_verified false.
+            addresses=frozenset(
+                {str(claims["email"]).strip().lower()}
+                if claims.get("email") and claims.get("email_verified") is not False
+                else set()
+            ),
         )
 
     # --- tokens --------------------------------------------------------------------------------

@@ -298,6 +298,11 @@ class MicrosoftDelegatedAuth:
             scopes=frozenset(str(result.get("scope", "")).split()),
             token_blob=cache.serialize(),
             display_name=str(claims.get("name", "")),
+            addresses=frozenset(
+                str(claims[name]).strip().lower()
+                for name in ("email", "preferred_username", "upn")
+                if claims.get(name)
+            ),
         )
 
     def access_token(
