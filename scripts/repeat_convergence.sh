@@ -17,7 +17,7 @@ python=${PYTHON:-.venv/bin/python}
 test=tests/e2e/test_convergence_under_faults.py
 mkdir -p "$out"
 summary="$out/summary.txt"
-echo "# $(date -u +%FT%TZ) $runs runs, $parallel at a time, $(nproc) cores, commit $(git rev-parse --short HEAD)" >"$summary"
+echo "# $(date -u +%FT%TZ) $runs runs, $parallel at a time, $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")" >"$summary"
 
 passed=0 failed=0 streak=0 best=0 n=0
 while [ "$n" -lt "$runs" ]; do

@@ -165,10 +165,15 @@ class _Executor:
             written = client().create_event(draft)
             if action.refresh:
                 # An earlier attempt with this key may have landed with older content. Not
-                # blindly: a push of a newer version may be writing the same event (the key
-                # answers it too), and ours must not go over it. The host app's row moved on
-                # first if so; and the change key we were answered guards the write itself.
+                # blindly: another run repeating the same create may have recorded the event
+                # meanwhile (and the person may have moved it since: that must stand), or a
+                # push of a newer version may be writing it (the key answers it too). Either
+                # changed a row first; then plan again. The change key we were answered
+                # guards the write itself.
+                fresh = self.refs.get(event.org, event.id, ref.person)
                 latest = self.events.get(event.org, event.id)
+                if (fresh.etag if fresh else None) != (mapping.etag if mapping else None):
+                    raise ConcurrencyConflict("the mapping was recorded meanwhile")
                 if latest is None or latest.version != event.version:
                     raise ConcurrencyConflict("a newer version arrived meanwhile")
                 written = client().update_event(

@@ -333,3 +333,37 @@ def test_an_update_finding_the_event_deleted_by_a_concurrent_push_reports_no_can
     mapping = scenario.refs.get(ORG, EVENT, ana)
     assert mapping is not None and not mapping.live
     assert scenario.queue.markers(ref.key) == []
+
+
+@pytest.mark.parametrize("mode", ["graph", "google"])
+def test_a_repeated_create_does_not_undo_a_move_made_after_another_push_recorded_it(
+    mode: Dedupe, tmp_path: Path
+) -> None:
+    """The convergence run's lost move (the calendar back at the host app's times, the row
+    active at the same version, no marker): two runs repeat a create whose first answer was
+    lost. The first records the event; Ana moves it; the second's create answers the same
+    event, and its refresh must not write the host app's times over Ana's move."""
+    scenario = Scenario(mode, tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana})
+    scenario.backend.fail_next(email(ana), "lost")  # the create lands; its answer is lost
+    with pytest.raises(ProviderUnavailable):
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    moved_to = T0 + timedelta(hours=6)
+    second = Interleaved(scenario.clients[ana])
+
+    def another_run_records_it_then_ana_moves_it() -> None:
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+        (ours,) = scenario.live(ana)
+        scenario.backend.person_edits(
+            email(ana), ours.id, start=moved_to, end=moved_to + timedelta(hours=1)
+        )
+
+    second.on_create = another_run_records_it_then_ana_moves_it
+    push_calendar(scenario.sctx, ref, second)  # type: ignore[arg-type]
+
+    (ours,) = scenario.live(ana)
+    assert ours.start == moved_to, "Ana's move was undone"
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and mapping.state is RefState.ACTIVE
+    assert scenario.queue.markers(ref.key) == []
