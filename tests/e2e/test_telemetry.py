@@ -116,8 +116,10 @@ def test_a_sync_run_produces_the_documented_metrics_and_exports_no_secret(
     assert set(found) == set(metrics.ALL_METRICS), found
     outcomes = {a["outcome"] for a, _ in found[metrics.CALENDARS_SYNCED]}
     assert {"synced", "retrying"} <= outcomes
-    assert [a for a, _ in found[metrics.SYNC_FAILURES]] == [{"kind": "provider_unavailable"}]
-    assert [a for a, _ in found[metrics.WEBHOOK_ACK_MS]] == [{"provider": "microsoft"}]
+    # The stack is shared: other scenarios' calendars (Google channels among them) may report
+    # meanwhile, so this run's points are looked for among theirs.
+    assert {"kind": "provider_unavailable"} in [a for a, _ in found[metrics.SYNC_FAILURES]]
+    assert {"provider": "microsoft"} in [a for a, _ in found[metrics.WEBHOOK_ACK_MS]]
     assert {a["queue"] for a, _ in found[metrics.QUEUE_DEPTH]} == {
         "sync-calendar",
         "notify-host-app",
