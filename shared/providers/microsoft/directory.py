@@ -32,6 +32,7 @@ from shared.errors import ProviderError, Throttled
 from shared.providers.base import TokenSource
 from shared.providers.microsoft.graph_http import PROVIDER, GraphHttp
 from shared.providers.retry import parse_retry_after
+from shared.providers.urls import segment
 from shared.service.model import DirectoryUser, Match, MatchReason
 from shared.settings import Settings
 
@@ -79,7 +80,11 @@ class GraphDirectory:
         list_above: int = 200,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._graph = GraphHttp(settings, tokens, mailbox=f"directory:{tenant_id}")
+        # App-only: a 403 is retried once with a fresh token, so User.Read.All consented a
+        # moment ago takes effect at once.
+        self._graph = GraphHttp(
+            settings, tokens, mailbox=f"directory:{tenant_id}", refresh_on_forbidden=True
+        )
         self.list_above = list_above
         self.requests = 0
         self._sleep = sleep
@@ -138,7 +143,7 @@ class GraphDirectory:
     def mailbox_reasons(self, user_ids: Iterable[str]) -> dict[str, tuple[MatchReason, str]]:
         """For each user id whose mailbox the app cannot read, the reason and Graph's code."""
         requests = {
-            uid: f"/users/{quote(uid, safe='')}/events?$top=1&$select=id" for uid in user_ids
+            uid: f"/users/{segment(uid)}/events?$top=1&$select=id" for uid in user_ids
         }
         out: dict[str, tuple[MatchReason, str]] = {}
         for uid, (status, body) in self._batch(requests).items():

@@ -209,7 +209,11 @@ class MicrosoftServiceProvider:
         # The mailbox id keys the 4-concurrent-requests cap, shared with every other client of
         # this mailbox in the process (workspace and service paths alike).
         return GraphCalendarClient(
-            self._settings, credential.token_source(mailbox), user=mailbox, mailbox_key=mailbox
+            self._settings,
+            credential.token_source(mailbox),
+            user=mailbox,
+            mailbox_key=mailbox,
+            app_only=True,
         )
 
     # --- diagnostics ------------------------------------------------------------------------
