@@ -18,6 +18,7 @@ once, at the adapter that called the library, with ``raise ... from exc``::
     ├── Conflict                  the request conflicts with the current state (409)
     │   ├── AlreadyExists         an insert met an existing entity
     │   └── ConcurrencyConflict   an ETag did not match: someone else wrote first (412 upstream)
+    ├── DeadlineExceeded          work did not finish within its deadline (503, retry later)
     ├── StorageUnavailable        Table/Queue storage could not be reached (503)
     ├── SecretStoreUnavailable    the secret store could not be reached (503)
     └── ProviderError             Microsoft Graph / Google / the identity platform failed (502)
@@ -152,6 +153,14 @@ class ConcurrencyConflict(Conflict):
 
     code = "concurrency_conflict"
     title = "Changed by someone else"
+
+
+class DeadlineExceeded(ServiceError):
+    """Work bounded by a deadline (a webhook, a health probe) did not finish in time."""
+
+    code = "deadline_exceeded"
+    status = 503
+    title = "Not finished in time"
 
 
 class StorageUnavailable(ServiceError):

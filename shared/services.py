@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from shared.auth.callers import TokenValidator
 from shared.clock import Clock, SystemClock
+from shared.deadlines import Timeouts
 from shared.errors import ConfigurationError
 from shared.observability.logs import configure_logging
 from shared.secrets.store import SecretStore
@@ -103,13 +104,19 @@ def build_tables(settings: Settings) -> TableStore:
         return AzureTableStore.from_connection_string(
             settings.storage_connection_string.get_secret_value(),
             table_prefix=settings.table_prefix,
+            client_options=Timeouts.storage(settings).azure_kwargs(),
         )
     endpoint = settings.storage_table_endpoint
     if not endpoint:
         raise ConfigurationError(
             "STORAGE_CONNECTION_STRING", "set it, or STORAGE_TABLE_ENDPOINT for managed identity"
         )
-    return AzureTableStore(endpoint, _credential(), table_prefix=settings.table_prefix)
+    return AzureTableStore(
+        endpoint,
+        _credential(),
+        table_prefix=settings.table_prefix,
+        client_options=Timeouts.storage(settings).azure_kwargs(),
+    )
 
 
 def build_queues(settings: Settings) -> QueueSender:
@@ -117,14 +124,17 @@ def build_queues(settings: Settings) -> QueueSender:
 
     if settings.storage_connection_string is not None:
         return AzureQueueSender.from_connection_string(
-            settings.storage_connection_string.get_secret_value()
+            settings.storage_connection_string.get_secret_value(),
+            client_options=Timeouts.storage(settings).azure_kwargs(),
         )
     endpoint = settings.storage_queue_endpoint
     if not endpoint:
         raise ConfigurationError(
             "STORAGE_CONNECTION_STRING", "set it, or STORAGE_QUEUE_ENDPOINT for managed identity"
         )
-    return AzureQueueSender(endpoint, _credential())
+    return AzureQueueSender(
+        endpoint, _credential(), client_options=Timeouts.storage(settings).azure_kwargs()
+    )
 
 
 def build_secrets(settings: Settings) -> SecretStore:
@@ -141,6 +151,7 @@ def build_secrets(settings: Settings) -> SecretStore:
             ),
             purge=settings.key_vault_purge_on_delete,
             verify_challenge_resource=settings.key_vault_verify_challenge_resource,
+            client_options=Timeouts.key_vault(settings).azure_kwargs(),
         )
     from shared.secrets.local_store import LocalSecretStore
 

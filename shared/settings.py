@@ -123,6 +123,20 @@ class Settings(BaseModel):
     # (about 1 KB per basic notification) many times over and any body of this API.
     max_request_body_bytes: int = Field(default=1_048_576, ge=16_384, le=104_857_600)
 
+    # --- Deadlines (docs/decisions.md, "Deadlines") ---
+    # Every outbound call has a connect and a read timeout; storage and Key Vault retry once.
+    storage_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    storage_read_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    key_vault_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    key_vault_read_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    provider_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    provider_read_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    # Graph counts a notification endpoint that takes longer than 3 s as slow; past this the
+    # webhook answers 503 so that Graph delivers the notification again.
+    webhook_deadline_seconds: float = Field(default=2.5, gt=0, le=30)
+    # /health answers within this; a dependency that has not answered by then is "failing".
+    health_deadline_seconds: float = Field(default=3.0, gt=0, le=30)
+
     # --- Operations ---
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

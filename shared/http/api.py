@@ -13,6 +13,9 @@ document, so the contract cannot drift from the functions. Every response goes t
   valid JSON (400 ``invalid_json``) nested at most :data:`MAX_JSON_DEPTH` deep (400
   ``json_too_deep``); this holds for every route, including the raw webhook bodies,
 * parses query and body into the declared models (400 ``validation_failed`` naming each field),
+* runs the handler within the route's deadline when it has one (``deadline=`` names the setting:
+  the webhooks, whose senders need an answer in seconds): past it the answer is 503
+  ``deadline_exceeded`` (with ``Retry-After``) and the sender delivers again,
 * maps :class:`~shared.errors.ServiceError` to problem+json and anything else to a bare 500.
 """
 
@@ -29,8 +32,10 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from shared.auth.callers import ADMIN, SERVICE, Caller, bearer_token, require_org, require_role
+from shared.deadlines import run_within
 from shared.errors import (
     BadRequest,
+    DeadlineExceeded,
     PayloadTooLarge,
     ServiceError,
     Unauthenticated,
@@ -67,6 +72,8 @@ class RouteSpec:
     response: type[BaseModel] | None = None
     status: int = 200
     content_type: str = "application/json"
+    # The setting (seconds) that bounds the handler, e.g. ``webhook_deadline_seconds``.
+    deadline: str | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -132,6 +139,7 @@ class ApiBlueprint(func.Blueprint):
         response: type[BaseModel] | None = None,
         status: int = 200,
         content_type: str = "application/json",
+        deadline: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler`` as the HTTP function ``name`` at ``/api/<route>``."""
         spec = RouteSpec(
@@ -146,6 +154,7 @@ class ApiBlueprint(func.Blueprint):
             response=response,
             status=status,
             content_type=content_type,
+            deadline=deadline,
         )
 
         def decorator(handler: Handler) -> Handler:
@@ -307,7 +316,17 @@ def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> func.
                 params=dict(req.params),
                 raw_body=raw,
             )
-            response = _to_response(spec, handler(request))
+            if spec.deadline is None:
+                response = _to_response(spec, handler(request))
+            else:
+                seconds = float(getattr(services.settings, spec.deadline))
+                response = run_within(
+                    seconds, lambda: _to_response(spec, handler(request)), spec.name
+                )
+        except DeadlineExceeded as exc:
+            log.warning("%s answered 503: %s", spec.name, exc.detail)
+            response = problem.from_error(exc, cid)
+            response.headers["Retry-After"] = "1"
         except ServiceError as exc:
             if exc.status >= 500:
                 log.error("%s failed: %s (%s)", spec.name, exc.code, exc.detail)

@@ -24,8 +24,8 @@ import base64
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from azure.core.exceptions import (
     AzureError,
@@ -82,12 +82,14 @@ class KeyVaultSecretStore:
         connection_verify: str | bool = True,
         verify_challenge_resource: bool = True,
         purge: bool = True,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = SecretClient(
             vault_url,
             credential,
             connection_verify=connection_verify,
             verify_challenge_resource=verify_challenge_resource,
+            **dict(client_options or {}),
         )
         self._purge = purge
 

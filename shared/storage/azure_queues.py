@@ -17,6 +17,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsE
 from azure.storage.queue import (
     BinaryBase64DecodePolicy,
     BinaryBase64EncodePolicy,
+    LinearRetry,
     QueueClient,
     QueueServiceClient,
 )
@@ -40,6 +41,24 @@ def _translate(exc: AzureError, what: str) -> ServiceError:
     return StorageUnavailable(f"{what}: {type(exc).__name__}")
 
 
+def _options(client_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """azure-core keywords for the queue client. Queue storage takes its retry as a policy
+    object (its default, ``ExponentialRetry``, waits 15 s before the first retry), so the
+    ``retry_*`` keywords become a ``LinearRetry`` with the same count and pause."""
+    options = dict(client_options or {})
+    if "retry_total" in options:
+        total = int(options.pop("retry_total"))
+        backoff = float(options.pop("retry_backoff_factor", 0.5))
+        for key in ("retry_connect", "retry_read", "retry_status", "retry_backoff_max"):
+            options.pop(key, None)
+        options["retry_policy"] = LinearRetry(
+            backoff=backoff,  # type: ignore[arg-type]
+            random_jitter_range=0,
+            retry_total=total,
+        )
+    return options
+
+
 class AzureQueueSender:
     """Sends JSON messages to Azure storage queues.
 
@@ -54,19 +73,25 @@ class AzureQueueSender:
         account_url: str,
         credential: TokenCredential | None = None,
         *,
+        client_options: Mapping[str, Any] | None = None,
         _service: QueueServiceClient | None = None,
     ) -> None:
         self._service = _service or QueueServiceClient(
-            account_url, credential=credential, **client_kwargs()
+            account_url, credential=credential, **client_kwargs(_options(client_options))
         )
         self._clients: dict[str, QueueClient] = {}
         self._created: set[str] = set()
         self._lock = threading.Lock()
 
     @classmethod
-    def from_connection_string(cls, connection_string: str) -> AzureQueueSender:
-        """A sender for an account connection string (Azurite's included)."""
-        service = QueueServiceClient.from_connection_string(connection_string, **client_kwargs())
+    def from_connection_string(
+        cls, connection_string: str, *, client_options: Mapping[str, Any] | None = None
+    ) -> AzureQueueSender:
+        """A sender for an account connection string (Azurite's included). ``client_options``
+        are azure-core client keywords: timeouts and retries (:mod:`shared.deadlines`)."""
+        service = QueueServiceClient.from_connection_string(
+            connection_string, **client_kwargs(_options(client_options))
+        )
         return cls(service.url, _service=service)
 
     @staticmethod

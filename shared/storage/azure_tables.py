@@ -215,10 +215,11 @@ class AzureTableStore:
         credential: TokenCredential | None = None,
         *,
         table_prefix: str = "",
+        client_options: Mapping[str, Any] | None = None,
         _service: TableServiceClient | None = None,
     ) -> None:
         self._service = _service or TableServiceClient(
-            endpoint, credential=credential, **client_kwargs()
+            endpoint, credential=credential, **client_kwargs(client_options)
         )
         self._prefix = table_prefix
         self._clients: dict[str, TableClient] = {}
@@ -227,10 +228,17 @@ class AzureTableStore:
 
     @classmethod
     def from_connection_string(
-        cls, connection_string: str, *, table_prefix: str = ""
+        cls,
+        connection_string: str,
+        *,
+        table_prefix: str = "",
+        client_options: Mapping[str, Any] | None = None,
     ) -> AzureTableStore:
-        """A store for an account connection string (Azurite's included)."""
-        service = TableServiceClient.from_connection_string(connection_string, **client_kwargs())
+        """A store for an account connection string (Azurite's included). ``client_options``
+        are azure-core client keywords: timeouts and retries (:mod:`shared.deadlines`)."""
+        service = TableServiceClient.from_connection_string(
+            connection_string, **client_kwargs(client_options)
+        )
         return cls(service.url, table_prefix=table_prefix, _service=service)
 
     def _client(self, table: str) -> TableClient:

@@ -11,14 +11,17 @@ worker has calendars in flight (``SYNC_CONCURRENCY``), so none is opened and dro
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 POOL_SIZE = 64
 
 
-def client_kwargs() -> dict[str, Any]:
+def client_kwargs(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Keyword arguments for an Azure SDK client: a transport without per-request proxy
-    lookups, or nothing (the SDK's default) when the environment configures a proxy."""
+    lookups, plus ``options`` (:meth:`shared.deadlines.Timeouts.azure_kwargs`). A client given
+    a transport does not pass its own ``connection_timeout``/``read_timeout`` on, so those
+    two go to the transport here."""
     import requests
     from azure.core.pipeline.transport import RequestsTransport
 
@@ -30,4 +33,9 @@ def client_kwargs() -> dict[str, Any]:
         session.trust_env = True
     else:
         session.trust_env = False
-    return {"transport": RequestsTransport(session=session, session_owner=False)}
+    rest = dict(options or {})
+    timeouts = {
+        name: rest.pop(name) for name in ("connection_timeout", "read_timeout") if name in rest
+    }
+    transport = RequestsTransport(session=session, session_owner=False, **timeouts)
+    return {"transport": transport, **rest}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,22 @@ def boom(request: ApiRequest) -> Reply:
 @bp.api("hooks", name="raw_json", methods=("POST",), auth="anonymous", summary="Echo")
 def raw_json(request: ApiRequest) -> Reply:
     return Reply(status=200, body=request.raw_body, content_type="application/json")
+
+
+_release = threading.Event()
+
+
+@bp.api(
+    "slow",
+    name="slow",
+    methods=("POST",),
+    auth="anonymous",
+    summary="Waits until released",
+    deadline="webhook_deadline_seconds",
+)
+def slow(request: ApiRequest) -> Reply:
+    _release.wait(30)
+    return Reply(status=202)
 
 
 app = func.FunctionApp()
@@ -166,6 +183,25 @@ def test_a_raw_json_route_refuses_malformed_json_before_its_handler_runs(
     assert (response.status_code, problem(response)["code"]) == (400, "invalid_json")
     response = call("raw_json", body=b'{"value": []}')
     assert (response.status_code, response.get_body()) == (200, b'{"value": []}')
+
+
+def test_a_route_past_its_deadline_answers_503_with_retry_after(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "LOCAL_SETTINGS_FILE": str(tmp_path / "none"),
+            "AUTH_SHARED_SECRET": "s" * 40,
+            "WEBHOOK_DEADLINE_SECONDS": "0.2",
+        }
+    )
+    use_services(Services(settings))
+    try:
+        response = call("slow")
+    finally:
+        _release.set()
+        use_services(None)
+    assert response.status_code == 503
+    assert problem(response)["code"] == "deadline_exceeded"
+    assert response.headers["Retry-After"] == "1"
 
 
 def test_bad_fields_are_a_400_naming_each_field(settings: Settings) -> None:

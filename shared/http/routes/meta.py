@@ -6,10 +6,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel
 
+from shared.deadlines import submit
 from shared.errors import ServiceError
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.services import Services
@@ -77,21 +80,38 @@ class HealthCache:
 
 
 def _probe(services: Services) -> Health:
+    # The probes run side by side, each on its own thread, and the answer waits for them at most
+    # HEALTH_DEADLINE_SECONDS: a hung dependency is reported as failing with "timeout" instead
+    # of holding the answer (and every caller behind it) for as long as it hangs.
+    deadline = time.monotonic() + services.settings.health_deadline_seconds
+    probes = {
+        name: submit(partial(_ping, name, ping))
+        for name, ping in (
+            ("tables", lambda: services.tables.ping()),
+            ("queues", lambda: services.queues.ping()),
+            ("secrets", lambda: services.secrets.ping()),
+        )
+    }
     checks: dict[str, Check] = {}
-    for name, ping in (
-        ("tables", services.tables.ping),
-        ("queues", services.queues.ping),
-        ("secrets", services.secrets.ping),
-    ):
+    for name, future in probes.items():
         try:
-            ping()
-            checks[name] = Check(status="ok")
-        except ServiceError as exc:
-            # The code only: reachability errors can carry endpoints, never put more in the body.
-            log.warning("health check %s failed: %s", name, exc.detail)
-            checks[name] = Check(status="failing", error=exc.code)
+            checks[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            future.cancel()
+            log.warning("health check %s: no answer within the deadline", name)
+            checks[name] = Check(status="failing", error="timeout")
     healthy = all(c.status == "ok" for c in checks.values())
     return Health(status="ok" if healthy else "degraded", version=VERSION, checks=checks)
+
+
+def _ping(name: str, ping: Callable[[], None]) -> Check:
+    try:
+        ping()
+    except ServiceError as exc:
+        # The code only: reachability errors can carry endpoints, never put more in the body.
+        log.warning("health check %s failed: %s", name, exc.detail)
+        return Check(status="failing", error=exc.code)
+    return Check(status="ok")
 
 
 @bp.api(

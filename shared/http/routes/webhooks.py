@@ -25,6 +25,9 @@ from shared.sync import webhooks
 
 log = logging.getLogger(__name__)
 bp = ApiBlueprint("webhooks")
+# Past this (a hung storage, a slow secret store) the answer is 503 and the sender retries:
+# Graph redelivers with backoff, Google retries any non-2xx.
+WEBHOOK_DEADLINE = "webhook_deadline_seconds"
 
 
 class Accepted(BaseModel):
@@ -44,6 +47,7 @@ def _validation(request: ApiRequest) -> Reply | None:
     name="webhook_microsoft",
     methods=("POST",),
     auth="anonymous",
+    deadline=WEBHOOK_DEADLINE,
     summary="Microsoft Graph change notifications (and the validationToken handshake)",
     response=Accepted,
     status=202,
@@ -68,6 +72,7 @@ def webhook_microsoft(request: ApiRequest) -> Reply:
     name="webhook_microsoft_lifecycle",
     methods=("POST",),
     auth="anonymous",
+    deadline=WEBHOOK_DEADLINE,
     summary="Microsoft Graph lifecycle notifications (and the validationToken handshake)",
     response=Accepted,
     status=202,
@@ -89,6 +94,7 @@ def webhook_microsoft_lifecycle(request: ApiRequest) -> Reply:
     name="webhook_google",
     methods=("POST",),
     auth="anonymous",
+    deadline=WEBHOOK_DEADLINE,
     summary="Google Calendar push notifications (X-Goog-* headers)",
     response=Accepted,
     status=200,

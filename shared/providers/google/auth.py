@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.deadlines import Timeouts
 from shared.errors import (
     ConsentFailed,
     ProviderDenied,
@@ -133,7 +134,7 @@ class GoogleDelegatedAuth:
         oauth_flow = self._flow(
             str(flow["redirect_uri"]), list(flow["scopes"]), str(flow["code_verifier"])
         )
-        token = _fetch_token(oauth_flow, code)
+        token = _fetch_token(oauth_flow, code, Timeouts.provider(self._settings).pair)
         granted = _scope_list(token.get("scope"))
         if not token.get("refresh_token"):
             raise ConsentFailed(
@@ -324,13 +325,14 @@ def refresh_credentials(
         ) from exc
 
 
-def _fetch_token(flow: Any, code: str) -> dict[str, Any]:
+def _fetch_token(flow: Any, code: str, timeouts: tuple[float, float]) -> dict[str, Any]:
     import requests
     from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
     try:
         with flow.oauth2session:
-            return dict(flow.fetch_token(code=code))
+            # requests-oauthlib sends the token POST with no timeout unless given one.
+            return dict(flow.fetch_token(code=code, timeout=timeouts))
     except Warning as changed:
         # oauthlib raises a bare Warning when the granted scope differs from the requested one
         # (granular consent) unless OAUTHLIB_RELAX_TOKEN_SCOPE is set process-wide; the parsed

@@ -126,7 +126,8 @@ def execute(
     """``request.execute()`` with short retries of transient failures; errors translated.
 
     Retried: 500/502/503/504 (a 503 ``Retry-After`` up to ``policy.cap`` is honoured as the
-    delay, a longer one raises ``Throttled`` at once), timeouts and dropped connections.
+    delay, a longer one raises ``Throttled`` at once) and dropped connections; a timeout is
+    ``ProviderUnavailable`` at once (the socket timeout was already spent).
     Everything else is translated at once. googleapiclient's own retry loop is off
     (``num_retries=0``) so that backoff lives in one place.
     """
@@ -154,12 +155,15 @@ def execute(
                 f"TLS verification of Google failed: {exc}", provider=PROVIDER
             ) from exc
         except transport_errors as exc:
-            raise RetryableError(
-                ProviderUnavailable(
-                    f"Google could not be reached: {type(exc).__name__}: {exc}",
-                    provider=PROVIDER,
-                    provider_code=type(exc).__name__,
-                )
-            ) from exc
+            unavailable = ProviderUnavailable(
+                f"Google could not be reached: {type(exc).__name__}: {exc}",
+                provider=PROVIDER,
+                provider_code=type(exc).__name__,
+            )
+            if isinstance(exc, TimeoutError):
+                # The whole socket timeout was spent waiting: Google is hung for us, and a
+                # retry would only multiply the caller's wait.
+                raise unavailable from exc
+            raise RetryableError(unavailable) from exc
 
     return policy.run(attempt, sleep=sleep)

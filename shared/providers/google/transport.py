@@ -20,9 +20,6 @@ from shared.settings import Settings, resolve_path
 if TYPE_CHECKING:
     import requests
 
-# Seconds before a Google API call gives up on connect/read; the in-call retry policy then decides.
-HTTP_TIMEOUT_SECONDS = 20.0
-
 
 def ca_bundle(settings: Settings) -> str | None:
     """The CA bundle file to verify provider TLS with, or ``None`` for the library default."""
@@ -47,9 +44,10 @@ def configure_session(session: requests.Session, settings: Settings) -> requests
 
 def requests_session(settings: Settings) -> requests.Session:
     """A new ``requests`` session that trusts the configured CAs."""
-    import requests
+    from shared.deadlines import Timeouts
+    from shared.providers.sessions import BoundedSession
 
-    return configure_session(requests.Session(), settings)
+    return configure_session(BoundedSession(Timeouts.provider(settings).pair), settings)
 
 
 def authorized_http(settings: Settings, tokens: TokenSource) -> Any:
@@ -62,7 +60,10 @@ def authorized_http(settings: Settings, tokens: TokenSource) -> Any:
     import google_auth_httplib2
     import httplib2
 
-    http = httplib2.Http(ca_certs=ca_bundle(settings), timeout=HTTP_TIMEOUT_SECONDS)
+    # httplib2 has one socket timeout, for connect and every read alike.
+    http = httplib2.Http(
+        ca_certs=ca_bundle(settings), timeout=settings.provider_read_timeout_seconds
+    )
     return google_auth_httplib2.AuthorizedHttp(
         _token_source_credentials(tokens), http=http, max_refresh_attempts=1
     )

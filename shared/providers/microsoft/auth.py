@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 import msal
 import requests
 
+from shared.deadlines import Timeouts
 from shared.errors import (
     ConsentFailed,
     ProviderDenied,
@@ -34,6 +35,7 @@ from shared.errors import (
     ReconnectNeeded,
 )
 from shared.providers.base import AccessToken, AuthStart, DelegatedAuth, Grant, TokenSource
+from shared.providers.sessions import DEFAULT_TIMEOUTS, BoundedSession
 from shared.providers.urls import segment
 from shared.settings import Settings, resolve_path
 
@@ -71,9 +73,12 @@ def error_codes_in(text: str | None) -> list[int]:
     return [int(code) for code in _AADSTS.findall(text or "")]
 
 
-def trusted_session(ca_bundle: str | None) -> requests.Session:
-    """A ``requests.Session`` for msal that trusts ``ca_bundle`` (or the system CAs)."""
-    session = requests.Session()
+def trusted_session(
+    ca_bundle: str | None, timeouts: tuple[float, float] = DEFAULT_TIMEOUTS
+) -> requests.Session:
+    """A ``requests.Session`` for msal that trusts ``ca_bundle`` (or the system CAs) and gives
+    every request ``timeouts`` (msal sets none on a session it is handed)."""
+    session = BoundedSession(timeouts)
     # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / proxies from the environment would override verify=.
     session.trust_env = False
     session.verify = str(resolve_path(ca_bundle)) if ca_bundle else True
@@ -123,11 +128,12 @@ class MicrosoftAppAuth:
         ca_bundle: str | None = None,
         *,
         http_client: requests.Session | None = None,
+        timeouts: tuple[float, float] = DEFAULT_TIMEOUTS,
     ) -> None:
         self._authority = f"{authority_host.rstrip('/')}/{segment(tenant_id)}"
         self._client_id = client_id
         self._secret = client_secret
-        self._session = http_client or trusted_session(ca_bundle)
+        self._session = http_client or trusted_session(ca_bundle, timeouts)
         self._lock = threading.Lock()
         self._app: Any = None
         self._http_cache: dict[Any, Any] = {}
@@ -201,7 +207,9 @@ class MicrosoftDelegatedAuth:
         self._ca_bundle = (
             str(resolve_path(settings.provider_ca_bundle)) if settings.provider_ca_bundle else None
         )
-        self._session = http_client or trusted_session(self._ca_bundle)
+        self._session = http_client or trusted_session(
+            self._ca_bundle, Timeouts.provider(settings).pair
+        )
         self._app_auth: dict[str, MicrosoftAppAuth] = {}
         self._lock = threading.Lock()
 

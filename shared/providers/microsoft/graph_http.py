@@ -44,27 +44,37 @@ from shared.settings import Settings, outbound_ssl_context
 
 PROVIDER = "microsoft"
 MAILBOX_CONCURRENCY = 4
-TIMEOUT = httpx.Timeout(20.0, connect=5.0, pool=30.0)
+# Waiting for a pooled connection (the per-mailbox limit holds calls back before this).
+POOL_TIMEOUT_SECONDS = 30.0
 DEFAULT_RETRY = RetryPolicy(attempts=3, base=0.2, cap=0.8)
 # Longest Retry-After we accept without any value from Graph, and the cap on a parsed one.
 DEFAULT_THROTTLE_SECONDS = 10.0
 MAX_THROTTLE_SECONDS = 600.0
 _THROTTLE_STATUSES = frozenset({429, 503, 504})
 
-_clients: dict[tuple[str, str | None], httpx.Client] = {}
+_clients: dict[tuple[str, str | None, float, float], httpx.Client] = {}
 _slots: dict[str, threading.BoundedSemaphore] = {}
 _registry_lock = threading.Lock()
 
 
 def shared_client(settings: Settings) -> httpx.Client:
     """The process's Graph ``httpx.Client`` for these settings (connection reuse across calls)."""
-    key = (settings.microsoft_graph_url, settings.provider_ca_bundle)
+    key = (
+        settings.microsoft_graph_url,
+        settings.provider_ca_bundle,
+        settings.provider_connect_timeout_seconds,
+        settings.provider_read_timeout_seconds,
+    )
     with _registry_lock:
         client = _clients.get(key)
         if client is None or client.is_closed:
             client = httpx.Client(
                 verify=outbound_ssl_context(settings),
-                timeout=TIMEOUT,
+                timeout=httpx.Timeout(
+                    settings.provider_read_timeout_seconds,
+                    connect=settings.provider_connect_timeout_seconds,
+                    pool=POOL_TIMEOUT_SECONDS,
+                ),
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
                 headers={"Accept": "application/json"},
             )
@@ -208,7 +218,12 @@ class GraphHttp:
                         method, url, params=params, json=json, headers=sent
                     )
             except httpx.TransportError as exc:  # timeouts, resets, refused connections
-                delay = next(delays, None)
+                # A read that timed out already waited the whole read timeout: Graph is hung,
+                # and trying again would only multiply the wait of the caller.
+                hung = isinstance(exc, httpx.TimeoutException) and not isinstance(
+                    exc, httpx.ConnectTimeout
+                )
+                delay = None if hung else next(delays, None)
                 if delay is None:
                     raise ProviderUnavailable(
                         f"Graph {method} {httpx.URL(url).path}: {type(exc).__name__}: {exc}",
