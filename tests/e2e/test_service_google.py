@@ -433,3 +433,33 @@ def test_a_persons_channel_is_renewed_acting_as_that_person(stack: Stack, org: s
         c["id"] for c in stack.sim.google.channels() if c["calendarId"] == ws.email("ann")
     ]
     assert renewed != first
+
+
+def test_a_malformed_key_or_address_is_a_400_that_never_echoes_the_key(
+    stack: Stack, org: str
+) -> None:
+    ws = workspace(stack)
+    garbled = dict(ws.key, private_key=ws.key["private_key"][:200])
+    cases = [
+        ({"service_account_key": garbled, "admin_email": ws.admin}, "service_account_key"),
+        ({"service_account_key": "not json", "admin_email": ws.admin}, "service_account_key"),
+        ({"service_account_key": ws.key, "admin_email": "it-at-example"}, "admin_email"),
+        ({"service_account_key": ws.key}, "admin_email"),
+        ({"admin_email": ws.admin}, "service_account_key"),
+    ]
+    for credentials, field_name in cases:
+        answer = stack.call(
+            "POST",
+            f"orgs/{org}/integrations",
+            org=org,
+            sub="ada",
+            roles=ADMIN,
+            json={"kind": "service", "provider": "google", "credentials": credentials},
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "PRIVATE KEY" not in answer.text
+        assert ws.key["private_key"][40:80] not in answer.text
+        assert field_name in answer.text, answer.text
+    listed = stack.call("GET", f"orgs/{org}/integrations", org=org, sub="ada", roles=ADMIN)
+    assert listed.json()["items"] == []
