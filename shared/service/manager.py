@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.consent.context import ConsentContext
 from shared.consent.testruns import TestRun, TestStatus
-from shared.errors import BadRequest, NotFound, ProviderError
+from shared.errors import BadRequest, ConcurrencyConflict, NotFound, ProviderError
 from shared.integrations.model import HistoryEntry, Integration, Kind, Provider, Status
 from shared.service.check import run_check
 from shared.service.config import ServiceConfigs
@@ -200,7 +200,7 @@ class ServiceIntegrations:
             config.credential_error = None
         else:
             config.credential_error = next((i.code for i in run.blocking), None)
-        self.configs.save(config)
+        config = self._save_check_outcome(config)
         if passed:
             self.start_all(integration)
         else:
@@ -211,6 +211,24 @@ class ServiceIntegrations:
             ):
                 credential_refused(self.ctx, integration, config, refused.code, code, actor)
         return Outcome(integration, config, run, report)
+
+    def _save_check_outcome(self, config: ServiceConfig) -> ServiceConfig:
+        """Save what matching and the check decided. Sync may have recorded a refused
+        credential on the row meanwhile (``report_credential_invalid``, while the check ran
+        with the same credential): a conflict re-reads the row and applies the outcome again,
+        the check being the newer verdict on that credential version. A row rotated again
+        meanwhile is left to that rotation's own check."""
+        for _ in range(5):
+            try:
+                return self.configs.save(config)
+            except ConcurrencyConflict:
+                fresh = self.configs.get(config.org, config.integration_id)
+                if fresh.credential_version != config.credential_version:
+                    return fresh
+                fresh.credential_error = config.credential_error
+                fresh.matched_at = config.matched_at
+                config = fresh
+        return self.configs.save(config)
 
     # --- people ---------------------------------------------------------------------------------
 
