@@ -169,7 +169,14 @@ class EventDraft:
     location: str = ""
     attendees: tuple[Attendee, ...] = ()
     show_as: ShowAs = "busy"
+    # The event's own IANA zone: times are written in it, so the wall-clock time (and a
+    # series' occurrences) hold across daylight-saving changes.
     time_zone: str = "UTC"
+    # A host-app series: one RRULE of :mod:`shared.recurrence`'s subset; ``start``/``end`` are
+    # then the first occurrence. Written as one series (Graph patternedRecurrence, Google RRULE).
+    recurrence: str | None = None
+    # Whole days in ``time_zone``: ``start`` and ``end`` are local midnights.
+    all_day: bool = False
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from shared import recurrence
 from shared.errors import (
     CursorExpired,
     PreconditionFailed,
@@ -83,6 +84,9 @@ class StoredEvent:
     attendees: tuple[Attendee, ...] = ()
     show_as: ShowAs = "busy"
     deleted: bool = False
+    recurrence: str | None = None  # a series (expanded by events_between)
+    time_zone: str = "UTC"
+    all_day: bool = False
 
 
 @dataclass
@@ -276,6 +280,7 @@ def _view(cal: _Calendar, event: StoredEvent) -> EventView:
         ical_uid=f"{event.id}@memory",
         change_key=event.change_key,
         app_ref=event.app_ref,
+        is_all_day=event.all_day,
     )
 
 
@@ -328,9 +333,23 @@ class MemoryCalendarClient:
 
     def events_between(self, start: datetime, end: datetime, limit: int = 50) -> list[EventView]:
         def read(cal: _Calendar) -> list[EventView]:
-            found = [e for e in cal.events.values() if not e.deleted and _overlaps(e, start, end)]
-            found.sort(key=lambda e: (e.start, e.id))
-            return [_view(cal, e) for e in found[:limit]]
+            views = []
+            for e in cal.events.values():
+                if e.deleted:
+                    continue
+                if e.recurrence:
+                    # Occurrences, as calendarView and singleEvents=true list them.
+                    for begin, finish in recurrence.occurrences(
+                        e.recurrence, e.start, e.end, e.time_zone, start, end
+                    ):
+                        occurrence = dataclasses.replace(
+                            e, id=f"{e.id}_{begin:%Y%m%dT%H%M%SZ}", start=begin, end=finish
+                        )
+                        views.append(_view(cal, occurrence))
+                elif _overlaps(e, start, end):
+                    views.append(_view(cal, e))
+            views.sort(key=lambda v: (v.start, v.id))
+            return views[:limit]
 
         return self.backend._call(self.email, read)
 
@@ -487,6 +506,9 @@ def _apply(event: StoredEvent, draft: EventDraft, *, deleted: bool) -> StoredEve
         attendees=draft.attendees,
         show_as=draft.show_as,
         deleted=deleted,
+        recurrence=draft.recurrence,
+        time_zone=draft.time_zone,
+        all_day=draft.all_day,
     )
 
 

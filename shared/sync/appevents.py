@@ -49,6 +49,11 @@ class EventContent:
     body: str = ""
     location: str = ""
     room: str | None = None  # the host app's room id (``rooms`` table)
+    # A series (one RRULE of shared.recurrence's subset; start/end are its first occurrence),
+    # the event's IANA zone (the wall-clock time it keeps), whole local days.
+    recurrence: str | None = None
+    time_zone: str = "UTC"
+    all_day: bool = False
 
     def normalised(self) -> EventContent:
         """UTC times and people in a stable order without repeats, so equal content compares
@@ -107,6 +112,9 @@ def _entity(event: AppEvent, etag: str | None = None) -> Entity:
             "end": c.end,
             "people": json.dumps(list(c.people)),
             "room": c.room,
+            "recurrence": c.recurrence,
+            "time_zone": c.time_zone,
+            "all_day": c.all_day,
             "status": event.status.value,
             "version": event.version,
             "removed": json.dumps(list(event.removed)),
@@ -137,6 +145,9 @@ def _event(entity: Entity) -> AppEvent:
             end=_time(entity, "end"),
             people=tuple(json.loads(entity.get_str("people") or "[]")),
             room=entity.get_str("room") or None,
+            recurrence=entity.get_str("recurrence") or None,
+            time_zone=entity.get_str("time_zone") or "UTC",
+            all_day=f.get("all_day") is True,
         ),
         status=AppEventStatus(entity.get_str("status")),
         version=version if isinstance(version, int) else 0,

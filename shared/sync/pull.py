@@ -200,6 +200,12 @@ def _apply(
     busy: BusyStore,
 ) -> None:
     indexed = change.id in index
+    if change.series_id and change.series_id in index:
+        # An occurrence of one of our series: the host app's own event, never busy time.
+        report.ours += 1
+        if busy.remove(ref.key, change.id):
+            report.busy_removals += 1
+        return
     if change.instances is not None and not (indexed or change.app_ref):
         # A recurring event itself: its occurrences came as changes of their own; those it
         # no longer has in the window (ended early, rule changed, deleted) are dropped.

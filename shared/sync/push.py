@@ -356,10 +356,15 @@ class _Executor:
             body=c.body,
             location=c.location or (room.name if room else ""),
             attendees=invited,
+            time_zone=c.time_zone,
+            recurrence=c.recurrence,
+            all_day=c.all_day,
         )
         slot = ""
         if room is not None:
             raw = f"{c.start.isoformat()}|{c.end.isoformat()}|{room.email.lower()}"
+            if c.recurrence:
+                raw += f"|{c.recurrence}|{c.time_zone}"
             slot = hashlib.sha256(raw.encode()).hexdigest()[:16]
         return draft, slot
 

@@ -8,10 +8,11 @@ within the request; a throttling or slow provider turns that person's outcome in
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
+from shared import recurrence, timezones
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import service_integrations, sync_context
 from shared.http.limits import MAX_EVENT_DURATION, MAX_ID, time_field
@@ -90,11 +91,49 @@ class EventIn(BaseModel):
         description=f"Host-app person ids (1 to {MAX_ID} characters each)",
     )
     room: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    recurrence: str | None = Field(
+        default=None,
+        max_length=255,
+        description="A series: one RRULE both calendars can express (FREQ DAILY, WEEKLY, "
+        "MONTHLY or YEARLY; INTERVAL; BYDAY weekdays, or one 1TU..4TU/-1TU for monthly and "
+        "yearly; BYMONTHDAY; BYMONTH; COUNT or UNTIL=YYYYMMDD). start/end are the first "
+        "occurrence.",
+    )
+    time_zone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="The event's IANA time zone: occurrences keep their wall-clock time in it",
+    )
+    all_day: bool = Field(
+        default=False, description="Whole days: start and end are midnights in time_zone"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        if not timezones.is_iana(value):
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+    @field_validator("recurrence")
+    @classmethod
+    def _rule(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return recurrence.parse(value).rrule()
+        except recurrence.RuleError as exc:
+            raise ValueError(f"recurrence: {exc}") from exc
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> EventIn:
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.all_day:
+            zone = timezones.zone(self.time_zone)
+            for moment in (self.start, self.end):
+                if moment.astimezone(zone).timetz().replace(tzinfo=None) != time(0):
+                    raise ValueError("an all-day event starts and ends at midnight in time_zone")
         if self.end - self.start > MAX_EVENT_DURATION:
             raise ValueError(f"an event lasts at most {MAX_EVENT_DURATION.days} days")
         if any(not p or len(p) > MAX_ID for p in self.people):
@@ -109,6 +148,9 @@ class EventView(BaseModel):
     end: datetime
     people: list[str]
     room: str | None = None
+    recurrence: str | None = None
+    time_zone: str = "UTC"
+    all_day: bool = False
     status: str
     version: int
     updated_at: datetime
@@ -144,6 +186,9 @@ def _view(event: AppEvent) -> EventView:
         end=c.end,
         people=list(c.people),
         room=c.room,
+        recurrence=c.recurrence,
+        time_zone=c.time_zone,
+        all_day=c.all_day,
         status=event.status.value,
         version=event.version,
         updated_at=event.updated_at,
@@ -183,6 +228,9 @@ def put_event(request: ApiRequest) -> Reply:
         end=body.end,
         people=tuple(body.people),
         room=body.room,
+        recurrence=body.recurrence,
+        time_zone=body.time_zone,
+        all_day=body.all_day,
     )
     stored = AppEvents(sctx.consent.tables).put(org, app_event, content, sctx.consent.clock.now())
     outcomes = push_event_now(sctx, org, app_event)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared import timezones
+from shared import recurrence, timezones
 from shared.providers.base import (
     Attendee,
     Change,
@@ -167,10 +167,10 @@ def is_series(event: dict[str, Any]) -> bool:
     return bool(event.get("recurrence")) and not event.get("recurringEventId")
 
 
-def _point(moment: datetime, time_zone: str) -> dict[str, str]:
+def _point(moment: datetime, time_zone: str, all_day: bool = False) -> dict[str, str]:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezones.zone(time_zone or "UTC"))
-    return timezones.to_google(moment, time_zone or "UTC")
+    return timezones.to_google(moment, time_zone or "UTC", all_day=all_day)
 
 
 def draft_body(draft: EventDraft) -> dict[str, Any]:
@@ -189,8 +189,16 @@ def draft_body(draft: EventDraft) -> dict[str, Any]:
         "summary": draft.subject,
         "description": draft.body,
         "location": draft.location,
-        "start": _point(draft.start, draft.time_zone),
-        "end": _point(draft.end, draft.time_zone),
+        "start": _point(draft.start, draft.time_zone, draft.all_day),
+        "end": _point(draft.end, draft.time_zone, draft.all_day),
+        # A series is one recurring event in the start's zone; [] makes it single again.
+        "recurrence": (
+            recurrence.google_lines(
+                draft.recurrence, draft.start, draft.time_zone, all_day=draft.all_day
+            )
+            if draft.recurrence
+            else []
+        ),
         "attendees": attendees,
         "transparency": "transparent" if draft.show_as == "free" else "opaque",
         "extendedProperties": {"private": {APP_REF_PROPERTY: draft.app_ref}},

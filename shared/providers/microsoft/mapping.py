@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from shared import timezones
+from shared import recurrence, timezones
 from shared.providers.base import (
     Attendee,
     AttendeeKind,
@@ -216,6 +216,13 @@ def draft_body(draft: EventDraft, *, create: bool) -> dict[str, Any]:
         "body": {"contentType": "text", "content": draft.body},
         "start": format_dtz(draft.start, draft.time_zone),
         "end": format_dtz(draft.end, draft.time_zone),
+        "isAllDay": draft.all_day,
+        # A series is one master; PATCHing it with null makes it a single event again.
+        "recurrence": (
+            recurrence.graph_recurrence(draft.recurrence, draft.start, draft.time_zone)
+            if draft.recurrence
+            else None
+        ),
         "location": location,
         "attendees": attendees,
         "showAs": draft.show_as,

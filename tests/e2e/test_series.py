@@ -1,0 +1,141 @@
+"""Series, zones and all-day events through the HTTP contract, for both providers: a host-app
+weekly series reaches each person's calendar once, as a series in the event's zone; rules and
+zones neither calendar can take are refused naming the field; an all-day event in a UTC+2
+calendar blocks exactly that local day in /availability."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.e2e.conftest import Stack
+from tests.e2e.sync_support import (
+    HOST_APP,
+    SERVICE,
+    connect_google,
+    connected_google_user,
+    connected_microsoft_user,
+    google_workspace,
+    new_person_id,
+    outcomes,
+    put_event,
+)
+from tests.e2e.test_calendar_reads import pull
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+ATHENS = ZoneInfo("Europe/Athens")
+
+
+def next_monday_0900() -> datetime:
+    day = datetime.now(AMSTERDAM).date() + timedelta(days=3)
+    day += timedelta(days=(7 - day.weekday()) % 7)
+    return datetime(day.year, day.month, day.day, 9, tzinfo=AMSTERDAM)
+
+
+def _put_series(stack: Stack, org: str, person: str, start: datetime) -> None:
+    for expected in (201, 200):  # the host app retries: still one series
+        response = put_event(
+            stack,
+            org,
+            "weekly-shift",
+            people=[person],
+            start=start,
+            end=start + timedelta(hours=2),
+            recurrence="RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10",
+            time_zone="Europe/Amsterdam",
+        )
+        assert response.status_code == expected, response.text
+        assert response.json()["event"]["recurrence"] == "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10"
+        assert outcomes(response)[person]["status"] == "synced"
+
+
+def test_a_weekly_series_appears_once_in_outlook_as_a_series_in_its_zone(
+    stack: Stack, org: str
+) -> None:
+    _tenant, email, person = connected_microsoft_user(stack, org)
+    _put_series(stack, org, person, next_monday_0900())
+    (master,) = stack.sim.graph.events(email)
+    assert master["type"] == "seriesMaster"
+    assert master["recurrence"]["pattern"]["daysOfWeek"] == ["monday"]
+    assert master["recurrence"]["range"]["type"] == "numbered"
+    assert master["recurrence"]["range"]["numberOfOccurrences"] == 10
+    assert master["recurrence"]["range"]["recurrenceTimeZone"] == "Europe/Amsterdam"
+    # Our series' occurrences are the host app's own event, never busy time.
+    report = pull(stack, org, person)
+    assert report.complete and report.busy_upserts == 0 and report.ours >= 10
+
+
+def test_a_weekly_series_appears_once_in_google_as_a_series_in_its_zone(
+    stack: Stack, org: str
+) -> None:
+    _domain, email, person = connected_google_user(stack, org)
+    start = next_monday_0900()
+    _put_series(stack, org, person, start)
+    (series,) = [e for e in stack.sim.google.events(email) if e.get("status") != "cancelled"]
+    assert series["recurrence"] == ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10"]
+    assert series["start"] == {
+        "dateTime": start.replace(tzinfo=None).isoformat(),
+        "timeZone": "Europe/Amsterdam",
+    }
+    report = pull(stack, org, person)
+    assert report.complete and report.busy_upserts == 0 and report.ours >= 10
+
+
+def test_rules_and_zones_the_calendars_cannot_take_are_refused_naming_the_field(
+    stack: Stack, org: str
+) -> None:
+    start = next_monday_0900()
+    for field, extra in (
+        ("body.recurrence", {"recurrence": "RRULE:FREQ=HOURLY"}),
+        ("body.recurrence", {"recurrence": "RRULE:FREQ=MONTHLY;BYSETPOS=2;BYDAY=MO,TU"}),
+        ("body.time_zone", {"time_zone": "Mars/Olympus_Mons"}),
+        ("body.time_zone", {"time_zone": "W. Europe Standard Time"}),
+    ):
+        response = put_event(stack, org, "bad-series", people=["x"], start=start, **extra)
+        assert response.status_code == 400, (extra, response.text)
+        assert response.json()["code"] == "validation_failed"
+        assert field in {e["field"] for e in response.json()["errors"]}, response.json()
+    not_midnight = put_event(
+        stack, org, "bad-day", people=["x"], start=start, all_day=True, time_zone="Europe/Amsterdam"
+    )
+    assert not_midnight.status_code == 400
+
+
+def test_an_all_day_event_in_a_utc_plus_2_calendar_blocks_exactly_that_local_day(
+    stack: Stack, org: str
+) -> None:
+    workspace = google_workspace(stack, org)
+    email, person = workspace.domain.users[0], new_person_id()
+    connect_google(stack, org, person, email)
+    stack.sim.google.set_time_zone(email, "Europe/Athens")
+    day = datetime.now(ATHENS).date() + timedelta(days=2)
+    stack.sim.google.create_event(
+        email,
+        {
+            "summary": "Day off",
+            "start": {"date": day.isoformat()},
+            "end": {"date": (day + timedelta(days=1)).isoformat()},
+        },
+    )
+    assert pull(stack, org, person).complete
+    midnight = datetime(day.year, day.month, day.day, tzinfo=ATHENS)
+    answer = stack.call(
+        "GET",
+        f"orgs/{org}/availability",
+        org=org,
+        sub=HOST_APP,
+        roles=SERVICE,
+        params={
+            "people": person,
+            "start": (midnight - timedelta(days=1)).isoformat(),
+            "end": (midnight + timedelta(days=2)).isoformat(),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    (known,) = answer.json()["people"]
+    busy = [
+        (datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"]))
+        for b in known["busy"]
+    ]
+    assert busy == [(midnight.astimezone(UTC), (midnight + timedelta(days=1)).astimezone(UTC))]
+    assert busy[0][0].hour == 22  # 00:00 in Athens (UTC+2 in winter) is 22:00 UTC the day before
