@@ -60,6 +60,9 @@ def _functions_of(source: str) -> list[func.Function]:
     module = importlib.import_module(module_name)
     blueprint = getattr(module, factory)() if factory else module.bp
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    # A blueprint of triggers only would make get_functions log that the auth level does not
+    # apply (azure-functions 1.x): true, and noise in the logs of every first invocation.
+    app._require_auth_level = True
     app.register_blueprint(blueprint)
     return list(app.get_functions())
 
