@@ -41,6 +41,7 @@ from shared.sync.pull_judge import (
     load_ours,
     owner_email,
 )
+from shared.sync.pull_series import apply_occurrence
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +202,13 @@ def _apply(
 ) -> None:
     indexed = change.id in index
     if change.series_id and change.series_id in index:
-        # An occurrence of one of our series: the host app's own event, never busy time.
+        # An occurrence of one of our series: the host app's own event, never busy time; a
+        # person's move or deletion of it is reported naming the occurrence.
         report.ours += 1
         if busy.remove(ref.key, change.id):
             report.busy_removals += 1
+        sent = apply_occurrence(sctx, ref, change)
+        report.notifications += sent
         return
     if change.instances is not None and not (indexed or change.app_ref):
         # A recurring event itself: its occurrences came as changes of their own; those it

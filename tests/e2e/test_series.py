@@ -5,9 +5,13 @@ calendar blocks exactly that local day in /availability."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.http.flows import consent_context
+from shared.sync.calendars import client_for, person_calendar
 from tests.e2e.conftest import Stack
 from tests.e2e.sync_support import (
     HOST_APP,
@@ -21,6 +25,7 @@ from tests.e2e.sync_support import (
     put_event,
 )
 from tests.e2e.test_calendar_reads import pull
+from tests.e2e.test_pull import feed
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 ATHENS = ZoneInfo("Europe/Athens")
@@ -139,3 +144,51 @@ def test_an_all_day_event_in_a_utc_plus_2_calendar_blocks_exactly_that_local_day
     ]
     assert busy == [(midnight.astimezone(UTC), (midnight + timedelta(days=1)).astimezone(UTC))]
     assert busy[0][0].hour == 22  # 00:00 in Athens (UTC+2 in winter) is 22:00 UTC the day before
+
+
+def _occurrences(stack: Stack, org: str, person: str, start: datetime) -> list[Any]:
+    ctx = consent_context(stack.services)
+    ref = person_calendar(ctx, org, person)
+    assert ref is not None
+    with closing(client_for(ctx, ref)) as client:
+        return client.events_between(start - timedelta(hours=1), start + timedelta(days=22))
+
+
+def test_a_person_moving_one_occurrence_in_outlook_is_reported_once_naming_it(
+    stack: Stack, org: str
+) -> None:
+    _tenant, email, person = connected_microsoft_user(stack, org)
+    start = next_monday_0900()
+    _put_series(stack, org, person, start)
+    pull(stack, org, person)
+    second = _occurrences(stack, org, person, start)[1]
+    moved_to = second.start + timedelta(hours=5)
+    stack.sim.graph.move_event(email, second.id, moved_to, moved_to + timedelta(hours=2))
+    for _ in range(2):  # a second pull (a replay, a later round) reports nothing new
+        pull(stack, org, person)
+    moves = [n for n in feed(stack, org) if n["kind"] == "event_moved"]
+    assert len(moves) == 1, moves
+    data = moves[0]["data"]
+    assert data["app_event"] == "weekly-shift" and data["person"] == person
+    assert datetime.fromisoformat(data["original_start"]) == start + timedelta(days=7)
+    assert datetime.fromisoformat(data["start"]) == moved_to
+
+
+def test_a_person_deleting_one_occurrence_in_google_is_reported_once_naming_it(
+    stack: Stack, org: str
+) -> None:
+    _domain, email, person = connected_google_user(stack, org)
+    start = next_monday_0900()
+    _put_series(stack, org, person, start)
+    pull(stack, org, person)
+    third = _occurrences(stack, org, person, start)[2]
+    stack.sim.google.delete_event(email, third.id)
+    for _ in range(2):
+        pull(stack, org, person)
+    cancelled = [n for n in feed(stack, org) if n["kind"] == "event_cancelled"]
+    assert len(cancelled) == 1, cancelled
+    data = cancelled[0]["data"]
+    assert data["app_event"] == "weekly-shift" and data["person"] == person
+    assert datetime.fromisoformat(data["original_start"]) == start + timedelta(days=14)
+    # The rest of the series stays: one occurrence was cancelled, not the event.
+    assert len(_occurrences(stack, org, person, start)) == 3
