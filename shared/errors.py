@@ -31,6 +31,10 @@ once, at the adapter that called the library, with ``raise ... from exc``::
         ├── ReconnectNeeded       the refresh token is revoked or expired: the user must reconnect
         └── ConsentFailed         an OAuth redirect or code redemption came back with an error
 
+Library errors that escape an adapter are mapped by :func:`from_library` where unexpected
+exceptions are caught (the HTTP layer, the sync worker): an outage of a provider or of storage is
+``ProviderUnavailable``/``StorageUnavailable`` whichever library raised it, never a 500.
+
 Provider errors carry ``provider_code`` (the provider's own error code, e.g. ``ErrorAccessDenied``,
 ``rateLimitExceeded``, ``AADSTS50105``) and, for OAuth failures, the raw ``error_description``,
 which the diagnostics catalogue turns into who must act and how.
@@ -279,3 +283,78 @@ class ConsentFailed(ProviderError):
         self.error_description = error_description
         self.error_codes = error_codes or []
         self.suberror = suberror
+
+
+# --- library errors that escaped their adapter -------------------------------------------------
+# Adapters translate what they expect; this is the one table for the service failures of the
+# libraries we use, applied wherever an unexpected exception is caught (the HTTP layer, the sync
+# worker), so a provider or storage outage is reported as one and never as an internal error.
+# Classes are recognised by module and name: no library is imported here.
+_UNAVAILABLE_BY_MODULE: tuple[tuple[str, str, str], ...] = (
+    # (module prefix, class name, provider or "storage")
+    ("msal", "MsalServiceError", "microsoft"),  # a 5xx from the token endpoint (msal raises)
+    ("requests", "RequestException", "provider"),  # msal's and google-auth's HTTP
+    ("google.auth", "TransportError", "google"),
+    ("httplib2", "HttpLib2Error", "google"),  # googleapiclient's HTTP
+    ("httpx", "TransportError", "provider"),  # Graph, webhook delivery
+    ("azure.core", "ServiceRequestError", "storage"),
+    ("azure.core", "ServiceResponseError", "storage"),
+)
+
+
+def _named(exc: BaseException, module: str, name: str) -> bool:
+    return any(
+        cls.__name__ == name
+        and (cls.__module__ == module or cls.__module__.startswith(module + "."))
+        for cls in type(exc).__mro__
+    )
+
+
+def _status_of(exc: BaseException) -> int:
+    for holder in (exc, getattr(exc, "resp", None), getattr(exc, "response", None)):
+        for attr in ("status_code", "status"):
+            value = getattr(holder, attr, None)
+            if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+                return int(value)
+    return 0
+
+
+def from_library(exc: BaseException) -> ServiceError | None:
+    """The service error for a library's outage-type failure, or ``None`` (a bug: let it be
+    a 500 / a retried message).
+
+    ================================================  =========================================
+    msal ``MsalServiceError`` (token endpoint 5xx)      ``ProviderUnavailable`` (microsoft)
+    requests ``RequestException``, httpx
+    ``TransportError`` (timeouts, resets, refused)      ``ProviderUnavailable``
+    google-auth ``TransportError``, ``RefreshError``
+    marked retryable, httplib2 ``HttpLib2Error``         ``ProviderUnavailable`` (google)
+    googleapiclient ``HttpError`` 5xx                  ``ProviderUnavailable`` (google)
+    httpx ``HTTPStatusError`` 5xx                      ``ProviderUnavailable``
+    azure-core ``ServiceRequestError``,
+    ``ServiceResponseError``, ``HttpResponseError`` 5xx ``StorageUnavailable``
+    ``TimeoutError``, ``ConnectionError`` (sockets)     ``ProviderUnavailable``
+    ================================================  =========================================
+    """
+    if isinstance(exc, ServiceError):
+        return exc
+    what = f"{type(exc).__module__}.{type(exc).__name__}"
+    status = _status_of(exc)
+    if _named(exc, "requests", "HTTPError") and status < 500:
+        return None  # a refusal raised by raise_for_status, not an outage
+    for module, name, provider in _UNAVAILABLE_BY_MODULE:
+        if _named(exc, module, name):
+            if provider == "storage":
+                return StorageUnavailable(f"storage call failed: {what}")
+            return ProviderUnavailable(f"provider call failed: {what}", provider=provider)
+    if _named(exc, "google.auth", "RefreshError") and getattr(exc, "retryable", False):
+        return ProviderUnavailable(f"Google token endpoint failed: {what}", provider="google")
+    if _named(exc, "googleapiclient", "HttpError") and status >= 500:
+        return ProviderUnavailable(f"Google answered {status}", provider="google")
+    if _named(exc, "httpx", "HTTPStatusError") and status >= 500:
+        return ProviderUnavailable(f"provider answered {status}", provider="provider")
+    if _named(exc, "azure.core", "HttpResponseError") and (status >= 500 or status == 0):
+        return StorageUnavailable(f"storage answered {status or 'no status'}: {what}")
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return ProviderUnavailable(f"a connection failed: {what}", provider="provider")
+    return None

@@ -41,6 +41,7 @@ from shared.errors import (
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
+    from_library,
 )
 from shared.http import problem
 from shared.observability.logs import correlation, new_correlation_id
@@ -333,8 +334,14 @@ def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> func.
             else:
                 log.info("%s refused: %s %s", spec.name, exc.status, exc.code)
             response = problem.from_error(exc, cid)
-        except Exception:
-            log.exception("%s failed with an unexpected error", spec.name)
-            response = problem.internal_error(cid)
+        except Exception as exc:
+            mapped = from_library(exc)
+            if mapped is None:
+                log.exception("%s failed with an unexpected error", spec.name)
+                response = problem.internal_error(cid)
+            else:
+                # A library's outage that escaped its adapter: report it as the outage it is.
+                log.error("%s failed: %s (%s)", spec.name, mapped.code, mapped.detail)
+                response = problem.from_error(mapped, cid)
         response.headers["X-Correlation-Id"] = cid
         return response

@@ -56,7 +56,9 @@ from shared.errors import (
     ProviderError,
     ProviderUnavailable,
     ReconnectNeeded,
+    ServiceError,
     Throttled,
+    from_library,
 )
 from shared.integrations.model import Integration
 from shared.observability import metrics
@@ -368,18 +370,28 @@ def _run(
         ref.org, ref.key, message.action, message.attempt, message.throttled, message.raced
     )
     try:
-        with closing(client_for(ctx, ref, rows)) as client:
-            subscription = _subscription(sctx, ref, client, message.action)
-            pushed = push_calendar(sctx, ref, client)
-            keeper.keep()
-            pulled = pull_calendar(
-                sctx,
-                ref,
-                client,
-                max_pages=ctx.settings.sync_max_pages,
-                on_page=keeper.keep,
-                owner=rows[1].account if rows[1] is not None and rows[1].account else None,
-            )
+        try:
+            with closing(client_for(ctx, ref, rows)) as client:
+                subscription = _subscription(sctx, ref, client, message.action)
+                pushed = push_calendar(sctx, ref, client)
+                keeper.keep()
+                pulled = pull_calendar(
+                    sctx,
+                    ref,
+                    client,
+                    max_pages=ctx.settings.sync_max_pages,
+                    on_page=keeper.keep,
+                    owner=rows[1].account if rows[1] is not None and rows[1].account else None,
+                )
+        except (LeaseLost, ServiceError):
+            raise
+        except Exception as exc:
+            # A library's outage that escaped its adapter (msal, google-auth, httpx, ...) is
+            # retried and reported like any other outage, not as a crash of the worker.
+            mapped = from_library(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
     except LeaseLost:
         # Our lease ran out during a long run and another worker holds the calendar now; the
         # cursor is saved up to the last page, the holder carries on from there.

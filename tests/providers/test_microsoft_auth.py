@@ -9,7 +9,7 @@ import uuid
 import jwt
 import pytest
 
-from shared.errors import ConsentFailed, ProviderDenied, ReconnectNeeded
+from shared.errors import ConsentFailed, ProviderDenied, ProviderUnavailable, ReconnectNeeded
 from shared.providers.microsoft.auth import MicrosoftAppAuth
 from tests.providers.microsoft_support import (  # noqa: F401 (fixtures)
     REDIRECT,
@@ -203,3 +203,23 @@ def test_refresh_token_unused_too_long_needs_a_reconnect_700082(org: Org) -> Non
     finally:
         org.sim.identity_settings(refresh_token_max_inactive_seconds=90 * 24 * 3600)
     assert caught.value.provider_code == "AADSTS700082"
+
+
+def test_a_503_from_the_token_endpoint_is_provider_unavailable_not_an_msal_error(
+    org: Org,
+) -> None:
+    # msal raises its own MsalServiceError for a 5xx from the token endpoint (it parses only
+    # 2xx-4xx bodies); the adapter must report the outage as one.
+    blob = org.connect()
+    auth = org.auth()
+    app_auth = auth.app_auth(org.tenant["id"])
+    org.sim.add_fault_rule(area="identity", unavailable_probability=1.0, retry_after_seconds=120)
+    try:
+        with pytest.raises(ProviderUnavailable) as delegated:
+            auth.access_token(blob, force_refresh=True)
+        with pytest.raises(ProviderUnavailable) as app_only:
+            app_auth.token(force_refresh=True)
+    finally:
+        org.sim.clear_faults()
+    assert delegated.value.code == app_only.value.code == "provider_unavailable"
+    assert delegated.value.status == 503

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import msal
 import requests
+from msal.exceptions import MsalServiceError
 
 from shared.deadlines import Timeouts
 from shared.errors import (
@@ -153,7 +154,7 @@ class MicrosoftAppAuth:
                         # A long-lived app object used from many threads: a cache of its own.
                         http_cache=self._http_cache,
                     )
-                except (requests.RequestException, ValueError) as exc:
+                except (requests.RequestException, MsalServiceError, ValueError) as exc:
                     # An unknown tenant fails msal's OpenID discovery with a 400 whose body is
                     # Entra's AADSTS90002 answer: that is the admin's typo, not an outage.
                     # msal re-raises the discovery error; the answer is in its context.
@@ -177,7 +178,7 @@ class MicrosoftAppAuth:
         app = self._application(fresh=force_refresh)
         try:
             result = app.acquire_token_for_client(list(scopes))
-        except requests.RequestException as exc:
+        except (requests.RequestException, MsalServiceError) as exc:
             raise ProviderUnavailable(str(exc), provider=PROVIDER) from exc
         if "access_token" not in result:
             raise _token_error(result)
@@ -230,7 +231,7 @@ class MicrosoftDelegatedAuth:
                 http_cache=_http_cache(),
                 token_cache=cache,
             )
-        except (requests.RequestException, ValueError) as exc:
+        except (requests.RequestException, MsalServiceError, ValueError) as exc:
             raise ProviderUnavailable(
                 f"authority {self._host}/{tenant} unreachable or invalid: {exc}",
                 provider=PROVIDER,
@@ -287,7 +288,7 @@ class MicrosoftDelegatedAuth:
             raise ConsentFailed(
                 provider=PROVIDER, error="state_mismatch", error_description=str(exc)
             ) from exc
-        except requests.RequestException as exc:
+        except (requests.RequestException, MsalServiceError) as exc:
             raise ProviderUnavailable(str(exc), provider=PROVIDER) from exc
         if "access_token" not in result:
             description = result.get("error_description")
@@ -340,7 +341,7 @@ class MicrosoftDelegatedAuth:
             result = app.acquire_token_silent_with_error(
                 list(scopes or DELEGATED_SCOPES), account=accounts[0], force_refresh=force_refresh
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, MsalServiceError) as exc:
             raise ProviderUnavailable(str(exc), provider=PROVIDER) from exc
         if result is None:
             # No access token and no refresh token usable for these scopes.
