@@ -79,10 +79,10 @@ def _success_page(title: str, message: str) -> CallbackOutcome:
 
 
 class Callbacks:
-    def __init__(self, ctx: ConsentContext) -> None:
+    def __init__(self, ctx: ConsentContext, connects: ConnectFlow | None = None) -> None:
         self.ctx = ctx
         self.tests = TestFlow(ctx)
-        self.connects = ConnectFlow(ctx)
+        self.connects = connects or ConnectFlow(ctx)
 
     def oauth(
         self, provider: str, params: dict[str, str], cookie_header: str = ""

@@ -104,6 +104,7 @@ def connection_tokens(
 
 
 DisconnectHook = Callable[[Integration, Connection], None]
+ConnectHook = Callable[[Integration, Connection], None]
 
 
 class ConnectFlow:
@@ -113,9 +114,15 @@ class ConnectFlow:
     stops the provider subscription and forgets the calendar's sync state there).
     """
 
-    def __init__(self, ctx: ConsentContext, before_disconnect: list[DisconnectHook] | None = None):
+    def __init__(
+        self,
+        ctx: ConsentContext,
+        before_disconnect: list[DisconnectHook] | None = None,
+        after_connect: list[ConnectHook] | None = None,
+    ):
         self.ctx = ctx
         self.before_disconnect = list(before_disconnect or [])
+        self.after_connect = list(after_connect or [])
 
     def start(
         self, org: str, subject: str, return_to: str, browser: str | None = None
@@ -193,6 +200,13 @@ class ConnectFlow:
         )
         saved = ctx.connections.save(connection, token_blob=grant.token_blob)
         ctx.failed_attempts.clear(integration.org, integration.id, pending.subject)
+        for hook in self.after_connect:
+            # The first sync (subscription, waiting pushes, pull) starts now, not at the next
+            # cycle; a failing hook must not undo the connection the user just made.
+            try:
+                hook(current, saved)
+            except Exception:
+                log.exception("a hook after connecting %s failed", pending.subject)
         return saved
 
     def _check_account(self, org: str, subject: str, grant: Grant) -> None:

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from shared.consent.callbacks import Callbacks
 from shared.consent.connect import ConnectFlow
+from shared.consent.connections import Connection
 from shared.consent.context import ConsentContext
 from shared.consent.testflow import TestFlow
+from shared.integrations.model import Integration
 from shared.integrations.retention import RetentionPurge
 from shared.notifications.retention import NotificationRetention
 from shared.services import Services
@@ -39,10 +41,25 @@ def consent_test_flow(services: Services) -> TestFlow:
 
 def connect_flow(services: Services) -> ConnectFlow:
     def build(s: Services) -> ConnectFlow:
+        from shared.sync.calendars import CalendarRef
+        from shared.sync.context import SYNC_QUEUE
         from shared.sync.disconnect import forget_calendar
 
         ctx = consent_context(s)
-        return ConnectFlow(ctx, before_disconnect=[lambda i, c: forget_calendar(ctx, i, c)])
+
+        def first_sync(integration: Integration, connection: Connection) -> None:
+            # The new calendar's first sync (subscription, pushes waiting for this person, the
+            # first pull) right after connecting, instead of at the next 5-minute cycle.
+            ref = CalendarRef(
+                integration.org, integration.id, integration.provider.value, connection.subject
+            )
+            s.queues.send(SYNC_QUEUE, ref.message())
+
+        return ConnectFlow(
+            ctx,
+            before_disconnect=[lambda i, c: forget_calendar(ctx, i, c)],
+            after_connect=[first_sync],
+        )
 
     return services.built("connect_flow", build)
 
@@ -55,7 +72,7 @@ def sync_context(services: Services) -> SyncContext:
 
 
 def callbacks(services: Services) -> Callbacks:
-    return services.built("callbacks", lambda s: Callbacks(consent_context(s)))
+    return services.built("callbacks", lambda s: Callbacks(consent_context(s), connect_flow(s)))
 
 
 def service_integrations(services: Services) -> ServiceIntegrations:

@@ -62,8 +62,10 @@ def google_workspace(stack: Stack, org: str, *, users: int = 2) -> GoogleWorkspa
 
 
 def connect_microsoft(stack: Stack, org: str, person_id: str, email: str) -> None:
-    """The host-app user ``person_id`` connects the Microsoft account ``email``."""
+    """The host-app user ``person_id`` connects the Microsoft account ``email``; returns once
+    the first sync that connecting starts has run."""
     assert connect(stack, org, person_id, email) == {"calendar": "connected"}
+    stack.host.wait_until_idle()
 
 
 def connect_google(stack: Stack, org: str, person_id: str, email: str) -> None:
@@ -78,6 +80,7 @@ def connect_google(stack: Stack, org: str, person_id: str, email: str) -> None:
     assert start.status_code == 302, start.text
     back = stack.follow_callback(stack.sim.google.sign_in(start.headers["location"], email))
     assert query(back.headers["location"]) == {"calendar": "connected"}
+    stack.host.wait_until_idle()
 
 
 def new_person_id() -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from shared.errors import NotFound
 from shared.http.flows import consent_context, service_integrations
+from shared.sync import subscriptions
 from shared.sync.calendars import CalendarRef, calendars_of, person_calendar, resolve
 from tests.e2e.conftest import Stack
 from tests.e2e.service_support import (
@@ -495,3 +496,22 @@ def test_a_person_with_a_workspace_connection_and_a_service_match_is_synced_once
     assert "p-zoe" not in [r.person for r in calendars_of(ctx, integration)]
     with pytest.raises(NotFound):
         resolve(ctx, org, CalendarRef(org, workspace.integration, "microsoft", "p-zoe").key)
+
+
+def test_a_workspace_user_is_synced_right_after_connecting(stack: Stack, org: str) -> None:
+    workspace = microsoft_workspace(stack, org)
+    email = workspace.tenant.users[0]
+    put_people(stack, org, [("p-yan", "Yan", email)])
+    # Assigned before connecting: waits in the person's partition.
+    assert (
+        outcomes(put_event(stack, org, "course-1", people=["p-yan"]))["p-yan"]["status"]
+        == "no_calendar"
+    )
+
+    connect_microsoft(stack, org, "p-yan", email)
+    stack.host.wait_until_idle()
+
+    key = CalendarRef(org, workspace.integration, "microsoft", "p-yan").key
+    assert subscriptions.current(stack.services.tables, key) is not None
+    mine = [e for e in stack.sim.graph.events(email) if e["subject"] == "Shift: front desk"]
+    assert len(mine) == 1
