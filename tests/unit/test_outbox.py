@@ -9,12 +9,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from shared.clock import ManualClock
-from shared.errors import StorageUnavailable
+from shared.consent.connect import mark_needs_reconnect
+from shared.consent.connections import Connection, ConnectionStatus
+from shared.consent.context import ConsentContext
+from shared.errors import ReconnectNeeded, StorageUnavailable
 from shared.notifications.outbox import NOTIFICATIONS, Notification, Outbox
+from shared.providers.factory import SettingsProviderKit
+from shared.secrets.memory_store import MemorySecretStore
+from shared.settings import load_settings
 from shared.storage.memory_tables import MemoryTableStore
 
 ORG = "contoso/emea"
@@ -104,3 +111,34 @@ def test_concurrent_appends_get_consecutive_ids_and_each_fact_once() -> None:
     assert sorted(n.data["i"] for n in feed if n.kind == "event_moved") == sorted(
         str(i) for i in range(20)
     )
+
+
+def test_a_reconnect_whose_record_failed_is_told_once_when_noticed_again(tmp_path: Path) -> None:
+    """The same loss elsewhere: the connection was marked before the host app was told, so a
+    failure in between left it marked and untold for good. Telling comes first now, keyed by
+    the episode, and a repeat after a failure at any step tells it exactly once."""
+    settings = load_settings({"LOCAL_SETTINGS_FILE": str(tmp_path / "none")})
+    for failed_at in range(6):
+        store = MemoryTableStore()
+        ctx = ConsentContext(
+            settings, store, MemorySecretStore(), ManualClock(T0), SettingsProviderKit(settings)
+        )
+        connection = ctx.connections.save(
+            Connection(
+                org=ORG, integration_id="int-1", subject="ada",
+                status=ConnectionStatus.CONNECTED, account="ada@contoso.example", user_id="ada",
+                tenant="t-1", scopes=frozenset({"Calendars.ReadWrite"}), connected_at=T0,
+                updated_at=T0,
+            )
+        )  # fmt: skip
+        store.faults.fail("write", "*", skip=failed_at, applied=failed_at % 2 == 1)
+        for _ in range(3):  # the token source notices it again on the next run
+            try:
+                revoked = ReconnectNeeded("revoked", provider="microsoft")
+                mark_needs_reconnect(ctx, connection, revoked)
+            except StorageUnavailable:
+                continue
+        kinds = [n.kind for n in ctx.outbox.after(ORG)]
+        assert kinds == ["reconnect_needed"], failed_at
+        marked = ctx.connections.get(ORG, "int-1", "ada")
+        assert marked is not None and marked.status is ConnectionStatus.NEEDS_RECONNECT

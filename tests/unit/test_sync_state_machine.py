@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +64,7 @@ from shared.sync.mappings import EventRefs, PushQueue, RefState
 from shared.sync.pull import pull_calendar
 from shared.sync.push import push_calendar
 from tests.unit.test_push_planner import ORG, T0, email, sync_context
+from tests.unit.test_sync_races import Interleaved
 
 PEOPLE = ("ana", "ben")
 EVENTS = ("shift-1", "shift-2")
@@ -117,6 +119,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.hour = 0
         self.steps = 0
         self.running: list[tuple[str, str]] = []  # (party, person) acting right now
+        self.provider_hooks: dict[str, dict[str, Callable[[], None]]] = {}
         # What people did since the host app's last change of the event: (event, person) ->
         # the provider id they deleted / the times they moved it to.
         self.deleted: dict[tuple[str, str], str] = {}
@@ -137,8 +140,13 @@ class SyncMachine(RuleBasedStateMachine):
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _client(self, p: str):  # type: ignore[no-untyped-def]
-        return self.backend.client(email(p))
+    def _client(self, p: str) -> Interleaved:
+        """A client of the person's calendar carrying the provider-side interleaving armed for
+        the next run that talks to it (``interleave_at_provider``)."""
+        client = Interleaved(self.backend.client(email(p)))
+        for call, hook in self.provider_hooks.pop(p, {}).items():
+            setattr(client, f"on_{call}", hook)
+        return client
 
     def _ours(self, event: str, p: str) -> StoredEvent | None:
         """The person's copy of ``event`` if its latest version was written there."""
@@ -196,6 +204,7 @@ class SyncMachine(RuleBasedStateMachine):
         people=st.sets(st.sampled_from(PEOPLE)),
         hours=st.integers(1, 3),
         fault=MAYBE_FAULT,
+        inline=st.booleans(),
     )
     def host_puts(
         self,
@@ -203,6 +212,7 @@ class SyncMachine(RuleBasedStateMachine):
         people: set[str],
         hours: int,
         fault: tuple[str, str, int, bool] | None = None,
+        inline: bool = True,
     ) -> None:
         if self._deletion_unseen(event):
             return  # see the module docstring: the script keeps out of "whoever sees it first"
@@ -217,15 +227,15 @@ class SyncMachine(RuleBasedStateMachine):
                 self.markers.mark(self.refs_of[p].key, ORG, event, stored.event.version)
 
         self._host(put)
-        self._after_host_change(event)
+        self._after_host_change(event, inline)
 
-    def _after_host_change(self, event: str) -> None:
+    def _after_host_change(self, event: str, inline: bool = True) -> None:
         for p in PEOPLE:
             self.deleted.pop((event, p), None)
             self.moved.pop((event, p), None)
-        # The PUT/DELETE pushes in real time (no lease, as push_event_now does); what fails
-        # stays marked for the worker.
-        for p in PEOPLE:
+        # The PUT/DELETE pushes in real time (no lease, as push_event_now does) unless its
+        # deadline passes first; what is not pushed stays marked for the worker.
+        for p in PEOPLE if inline else ():
             self._realtime_push(p)
 
     def _realtime_push(self, p: str) -> None:
@@ -359,6 +369,30 @@ class SyncMachine(RuleBasedStateMachine):
                 self._realtime_push(p)
 
         self.tables.faults.before("write", table, act)
+
+    @rule(
+        call=st.sampled_from(["create", "update", "get"]),
+        p=st.sampled_from(PEOPLE),
+        party=st.sampled_from(["realtime", "worker", "host"]),
+        event=st.sampled_from(EVENTS),
+        people=st.sets(st.sampled_from(PEOPLE)),
+    )
+    def interleave_at_provider(
+        self, call: str, p: str, party: str, event: str, people: set[str]
+    ) -> None:
+        """In the next run on the person's calendar, just before its create or update reaches
+        the provider (or just after a read was answered), another party acts: a real-time
+        push, a worker run, or the host app changing an event (and pushing it in real time)."""
+
+        def act() -> None:
+            if party == "host":
+                self.host_puts(event, people, 1)
+            elif party == "worker" and ("worker", p) not in self.running:
+                self._sync(p)
+            elif party == "realtime":
+                self._realtime_push(p)
+
+        self.provider_hooks.setdefault(p, {})[call] = act
 
     @rule(p=st.sampled_from(PEOPLE), faults=PROVIDER_FAULTS)
     def provider_fails(self, p: str, faults: list[str]) -> None:
