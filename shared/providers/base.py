@@ -269,6 +269,16 @@ class CalendarClient(Protocol):
     def delete_event(self, event_id: str) -> None:
         """Delete (cancel, when we organised it with attendees); already gone counts as done."""
 
+    def update_occurrence(
+        self, series_id: str, original_start: datetime, draft: EventDraft
+    ) -> WrittenEvent:
+        """Change one occurrence of our series (it becomes an exception): ``draft``'s times and
+        fields, its ``recurrence`` ignored. ``ProviderNotFound`` when the series or that
+        occurrence is gone (deleted, cancelled, or not produced by the series' rule)."""
+
+    def cancel_occurrence(self, series_id: str, original_start: datetime) -> None:
+        """Cancel one occurrence of our series; already cancelled or gone counts as done."""
+
     def changes(
         self, cursor: str | None, window_start: datetime, window_end: datetime, page_size: int = 100
     ) -> ChangePage:

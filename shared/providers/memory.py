@@ -35,7 +35,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from shared import recurrence
@@ -87,6 +87,8 @@ class StoredEvent:
     recurrence: str | None = None  # a series (expanded by events_between)
     time_zone: str = "UTC"
     all_day: bool = False
+    # Exceptions of a series: original start (UTC) -> new (start, end), or None (cancelled).
+    overrides: tuple[tuple[datetime, tuple[datetime, datetime] | None], ...] = ()
 
 
 @dataclass
@@ -263,6 +265,28 @@ class MemoryCalendarBackend:
         self._subscriptions.pop(sub_id, None)
 
 
+def _occurrences(
+    event: StoredEvent, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """A series' occurrences overlapping the window, its exceptions applied."""
+    assert event.recurrence is not None
+    overrides = dict(event.overrides)
+    # Exceptions may have moved into the window from an original start outside it.
+    reach = timedelta(days=31)
+    found = []
+    for begin, finish in recurrence.occurrences(
+        event.recurrence, event.start, event.end, event.time_zone, start - reach, end + reach
+    ):
+        if begin in overrides:
+            moved = overrides[begin]
+            if moved is None:
+                continue
+            begin, finish = moved[0].astimezone(UTC), moved[1].astimezone(UTC)
+        if begin < end and finish > start:
+            found.append((begin, finish))
+    return sorted(found)
+
+
 def _overlaps(event: StoredEvent, start: datetime, end: datetime) -> bool:
     return event.start < end and event.end > start
 
@@ -339,9 +363,7 @@ class MemoryCalendarClient:
                     continue
                 if e.recurrence:
                     # Occurrences, as calendarView and singleEvents=true list them.
-                    for begin, finish in recurrence.occurrences(
-                        e.recurrence, e.start, e.end, e.time_zone, start, end
-                    ):
+                    for begin, finish in _occurrences(e, start, end):
                         occurrence = dataclasses.replace(
                             e, id=f"{e.id}_{begin:%Y%m%dT%H%M%SZ}", start=begin, end=finish
                         )
@@ -400,6 +422,51 @@ class MemoryCalendarClient:
             if if_match is not None and if_match != event.change_key:
                 raise PreconditionFailed("the change key no longer matches", provider=PROVIDER)
             return _written(backend._stamp(cal, _apply(event, draft, deleted=False)))
+
+        return backend._call(self.email, write)
+
+    def update_occurrence(
+        self, series_id: str, original_start: datetime, draft: EventDraft
+    ) -> WrittenEvent:
+        """Record an exception of the series (new times for one original start)."""
+        return self._override(series_id, original_start, (draft.start, draft.end))
+
+    def cancel_occurrence(self, series_id: str, original_start: datetime) -> None:
+        """Record a cancelled occurrence; one already cancelled or gone is done."""
+        try:
+            self._override(series_id, original_start, None)
+        except ProviderNotFound:
+            return
+
+    def _override(
+        self,
+        series_id: str,
+        original_start: datetime,
+        times: tuple[datetime, datetime] | None,
+    ) -> WrittenEvent:
+        backend = self.backend
+
+        def write(cal: _Calendar) -> WrittenEvent:
+            event = cal.events.get(series_id)
+            original = original_start.astimezone(UTC)
+            if event is None or event.deleted or not event.recurrence:
+                raise ProviderNotFound(f"no series {series_id}", provider=PROVIDER)
+            kept = dict(event.overrides)
+            produced = recurrence.occurrences(
+                event.recurrence,
+                event.start,
+                event.end,
+                event.time_zone,
+                original - timedelta(seconds=1),
+                original + timedelta(seconds=1),
+            )
+            if not any(b == original for b, _ in produced) or (
+                original in kept and kept[original] is None
+            ):
+                raise ProviderNotFound("no such occurrence of the series", provider=PROVIDER)
+            kept[original] = times
+            changed = dataclasses.replace(event, overrides=tuple(sorted(kept.items())))
+            return _written(backend._stamp(cal, changed))
 
         return backend._call(self.email, write)
 
@@ -509,7 +576,30 @@ def _apply(event: StoredEvent, draft: EventDraft, *, deleted: bool) -> StoredEve
         recurrence=draft.recurrence,
         time_zone=draft.time_zone,
         all_day=draft.all_day,
+        overrides=_still_produced(event, draft),
     )
+
+
+def _still_produced(
+    event: StoredEvent, draft: EventDraft
+) -> tuple[tuple[datetime, tuple[datetime, datetime] | None], ...]:
+    """A changed series keeps only the exceptions its new rule still produces (an early end
+    drops those after it), as both providers do."""
+    if not event.overrides or not draft.recurrence:
+        return ()
+    kept = []
+    for original, times in event.overrides:
+        produced = recurrence.occurrences(
+            draft.recurrence,
+            draft.start,
+            draft.end,
+            draft.time_zone,
+            original - timedelta(seconds=1),
+            original + timedelta(seconds=1),
+        )
+        if any(b == original for b, _ in produced):
+            kept.append((original, times))
+    return tuple(kept)
 
 
 def _parse(cursor: str | None, cal: _Calendar) -> tuple[str, int, int]:

@@ -17,7 +17,7 @@ https://developers.google.com/workspace/calendar/api/v3/reference/events/list)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from simulator.google import recurring
@@ -108,6 +108,11 @@ def list_instances(
     time_min = _time_param(query, "timeMin")
     time_max = _time_param(query, "timeMax")
     show_deleted = query.get("showDeleted", "false").lower() == "true"
+    original = _time_param(query, "originalStart")
+    if original is not None:
+        # events.instances' originalStart: "the original start time of the instance in the
+        # result"; only that instance is returned.
+        time_min, time_max = original - timedelta(seconds=1), original + timedelta(seconds=1)
     try:
         size = min(int(query.get("maxResults", DEFAULT_PAGE)), MAX_PAGE)
         offset = int(query.get("pageToken", "0"))
@@ -115,6 +120,8 @@ def list_instances(
         raise EventError(400, "invalid", "Invalid value for maxResults or pageToken") from exc
     items = []
     for found in recurring.instances(master.id, master.body, cal.time_zone, time_min, time_max):
+        if original is not None and found.original != original:
+            continue
         stored = cal.events.get(found.id) or instance_event(cal, master, found)
         if stored.cancelled and not show_deleted:
             continue

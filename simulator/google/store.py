@@ -364,10 +364,23 @@ def modify_event(
         event.sequence += 1
     event.body = new_body
     _touch(world, cal, event)
+    if event.recurring:
+        _drop_lost_exceptions(world, cal, event)
     result = render(world, cal, event)
     _notify(world, cal.id)
     _rooms_answer(world, cal, event)
     return result
+
+
+def _drop_lost_exceptions(world: World, cal: Calendar, master: StoredEvent) -> None:
+    # A changed rule (an earlier UNTIL, other days) no longer has some instances: their
+    # exceptions go with them, as cancelled.
+    for other in cal.events.values():
+        if other.recurring_event_id != master.id or other.cancelled:
+            continue
+        if recurring.find_instance(master.id, master.body, cal.time_zone, other.id) is None:
+            other.cancelled = True
+            _touch(world, cal, other)
 
 
 def delete_event(world: World, calendar_id: str, event_id: str) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.errors import ProviderNotFound
 from shared.providers.base import CalendarClient, EventDraft
 from tests.contract import test_calendar_client_contract as contract
 from tests.providers.microsoft_support import org_fixture, sim_fixture  # noqa: F401 (fixtures)
@@ -88,3 +89,37 @@ def test_an_all_day_event_across_dst_is_the_whole_local_days(
     assert view.start == start
     assert view.end == datetime(2027, 3, 29, tzinfo=AMSTERDAM)
     assert (view.end - view.start.astimezone(UTC)).total_seconds() == 47 * 3600
+
+
+def test_one_occurrence_moved_and_one_cancelled_then_the_series_ends_early(
+    harness: Harness, client: CalendarClient
+) -> None:
+    draft = series()
+    written = client.create_event(draft)
+    second, third = FIRST + timedelta(days=7), FIRST + timedelta(days=14)
+    moved = series(
+        key=draft.key, start=second + timedelta(hours=5), end=second + timedelta(hours=7)
+    )
+    for _ in range(2):  # a retried edit is the same exception
+        client.update_occurrence(written.id, second, moved)
+    for _ in range(2):  # cancelling again is done
+        client.cancel_occurrence(written.id, third)
+    assert local_starts(client) == ["03-15 09:00", "03-22 14:00", "04-05 09:00"]
+    assert harness.live_ids() >= {written.id}
+    try:
+        client.update_occurrence(written.id, third, moved)
+    except ProviderNotFound:
+        pass
+    else:
+        raise AssertionError("a cancelled occurrence cannot be edited")
+    # Changing the whole series' title keeps the exceptions.
+    client.update_event(written.id, series(key=draft.key, subject="Front desk (new desk)"))
+    assert local_starts(client) == ["03-15 09:00", "03-22 14:00", "04-05 09:00"]
+    # Ending it after the first occurrence drops the later occurrences and their exceptions.
+    client.update_event(
+        written.id, series(key=draft.key, recurrence="RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=20270316")
+    )
+    assert local_starts(client) == ["03-15 09:00"]
+    client.delete_event(written.id)
+    assert client.events_between(*AROUND_DST) == []
+    client.cancel_occurrence(written.id, FIRST)  # the series is gone: done

@@ -257,6 +257,48 @@ class GoogleCalendarClient:
         except ProviderNotFound:
             return
 
+    def _instance(self, series_id: str, original_start: datetime) -> dict[str, Any] | None:
+        """The instance of ``series_id`` with that original start (events.instances'
+        ``originalStart`` parameter), cancelled ones included."""
+        page = self._run(
+            self._events().instances(
+                calendarId=self.calendar_id,
+                eventId=series_id,
+                originalStart=_rfc3339(original_start),
+                showDeleted=True,
+            )
+        )
+        items = page.get("items", [])
+        return dict(items[0]) if items else None
+
+    def update_occurrence(
+        self, series_id: str, original_start: datetime, draft: EventDraft
+    ) -> WrittenEvent:
+        """events.patch of one instance: Google keeps it as an exception of the series."""
+        found = self._instance(series_id, original_start)
+        if found is None or found.get("status") == "cancelled":
+            raise ProviderNotFound(
+                "no such occurrence of the series",
+                provider=errors.PROVIDER,
+                provider_code="deleted",
+            )
+        body = mapping.draft_body(draft)
+        body.pop("recurrence", None)  # an instance cannot carry a rule
+        request = self._events().patch(
+            calendarId=self.calendar_id, eventId=str(found["id"]), body=body, sendUpdates="all"
+        )
+        request.headers["If-Match"] = str(found["etag"])
+        return mapping.to_written(self._run(request))
+
+    def cancel_occurrence(self, series_id: str, original_start: datetime) -> None:
+        """events.delete of one instance (it stays as a cancelled instance); gone is done."""
+        try:
+            found = self._instance(series_id, original_start)
+        except ProviderNotFound:
+            return
+        if found is not None and found.get("status") != "cancelled":
+            self.delete_event(str(found["id"]))
+
     # --- incremental sync ----------------------------------------------------------------------
     def changes(
         self, cursor: str | None, window_start: datetime, window_end: datetime, page_size: int = 100

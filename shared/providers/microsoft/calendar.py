@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -33,6 +33,8 @@ from shared.providers.urls import segment
 from shared.settings import Settings
 
 UTC_PREFER = 'outlook.timezone="UTC"'
+# How far from its original start an exception is looked for (host-app moves stay near).
+OCCURRENCE_REACH = timedelta(days=31)
 ROOM_PAGE = 100
 
 
@@ -155,6 +157,53 @@ class GraphCalendarClient:
             self._graph.request("DELETE", f"{self._prefix}/events/{segment(event_id)}")
         except ProviderNotFound:
             return
+
+    def _occurrence(self, series_id: str, original_start: datetime) -> dict[str, Any] | None:
+        """The occurrence or exception of ``series_id`` that originally starts at
+        ``original_start``, from ``/instances`` (cancelled occurrences are not listed). The
+        window is wide because an exception is listed at its current time, which may have moved.
+        """
+        url: str | None = f"{self._prefix}/events/{segment(series_id)}/instances"
+        query: dict[str, str] | None = {
+            "startDateTime": mapping.iso_z(original_start - OCCURRENCE_REACH),
+            "endDateTime": mapping.iso_z(original_start + OCCURRENCE_REACH),
+            "$select": "id,originalStart,changeKey,type",
+        }
+        while url is not None:
+            body = self._graph.get_json(url, params=query, headers={"Prefer": UTC_PREFER})
+            for raw in body.get("value", []):
+                found = raw.get("originalStart")
+                if found and mapping.parse_iso(found) == original_start:
+                    return dict(raw)
+            url, query = body.get("@odata.nextLink"), None
+        return None
+
+    def update_occurrence(
+        self, series_id: str, original_start: datetime, draft: EventDraft
+    ) -> WrittenEvent:
+        """``PATCH`` one occurrence: Graph keeps it as an exception of the series
+        (https://learn.microsoft.com/graph/outlook-schedule-recurring-events)."""
+        raw = self._occurrence(series_id, original_start)
+        if raw is None:
+            raise ProviderNotFound("no such occurrence of the series", provider="microsoft")
+        body = mapping.draft_body(draft, create=False)
+        body.pop("recurrence", None)  # an instance cannot carry a rule
+        response = self._graph.request(
+            "PATCH",
+            f"{self._prefix}/events/{segment(str(raw['id']))}",
+            json=body,
+            headers={"Prefer": UTC_PREFER},
+        )
+        return mapping.written(response.json())
+
+    def cancel_occurrence(self, series_id: str, original_start: datetime) -> None:
+        """``DELETE`` one occurrence (it leaves the series); already gone is done."""
+        try:
+            raw = self._occurrence(series_id, original_start)
+        except ProviderNotFound:
+            return
+        if raw is not None:
+            self.delete_event(str(raw["id"]))
 
     # --- sync ------------------------------------------------------------------------------
 
