@@ -123,6 +123,11 @@ class Settings(BaseModel):
     # (about 1 KB per basic notification) many times over and any body of this API.
     max_request_body_bytes: int = Field(default=1_048_576, ge=16_384, le=104_857_600)
 
+    # --- Sync failures reported to the host app (docs/decisions.md, "Deadlines") ---
+    # A calendar whose runs all failed (any kind, throttling included) for this long, or that
+    # has not synced at all for this long, is reported as sync_failing.
+    sync_failing_after_minutes: int = Field(default=30, ge=5, le=1440)
+
     # --- Deadlines (docs/decisions.md, "Deadlines") ---
     # Every outbound call has a connect and a read timeout; storage and Key Vault retry once.
     storage_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)

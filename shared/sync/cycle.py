@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.sync import batches, delivery, health, subscriptions
-from shared.sync.calendars import all_calendars
+from shared.sync.calendars import CalendarRef, all_calendars
 from shared.sync.context import SYNC_QUEUE, SyncContext
-from shared.sync.worker import BatchMessage
+from shared.sync.worker import BatchMessage, report_sync_failing
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,31 @@ class CycleReport:
     pending: int = 0  # skipped: an earlier cycle's message still holds them
     renewals: int = 0
     deliveries: int = 0
+    stalled: int = 0  # calendars newly reported sync_failing for not syncing in time
     orgs: set[str] = field(default_factory=set)
+
+
+def _report_overdue(sctx: SyncContext, refs: list[CalendarRef], now: datetime) -> int:
+    """Report ``sync_failing`` for calendars with no successful sync for the bound, whatever
+    the reason: a worker that hangs or crashes records no failed run, so only a check outside
+    the worker sees them. One status query per organisation; a calendar without a status row
+    gets one (its clock starts now)."""
+    ctx = sctx.consent
+    bound = timedelta(minutes=ctx.settings.sync_failing_after_minutes)
+    by_org: dict[str, list[CalendarRef]] = {}
+    for ref in refs:
+        by_org.setdefault(ref.org, []).append(ref)
+    reported = 0
+    for org, org_refs in by_org.items():
+        known = health.org_statuses(ctx.tables, org)
+        for ref in org_refs:
+            st = known.get(ref.key)
+            if st is None:
+                health.note_seen(ctx.tables, org, ref.key, now)
+            elif not st.failing_reported and st.overdue(now, bound):
+                report_sync_failing(sctx, ref, st.last_error or health.SYNC_STALLED, st)
+                reported += 1
+    return reported
 
 
 def run_cycle(sctx: SyncContext, now: datetime) -> CycleReport:
@@ -55,7 +79,8 @@ def run_cycle(sctx: SyncContext, now: datetime) -> CycleReport:
     batches.forget_stale(ctx.tables, stale)
     by_org: dict[str, list[str]] = {}
     renew: set[str] = set()
-    for ref in all_calendars(ctx):
+    refs = list(all_calendars(ctx))
+    for ref in refs:
         report.orgs.add(ref.org)
         if ref.key in held:
             report.pending += 1
@@ -98,6 +123,7 @@ def run_cycle(sctx: SyncContext, now: datetime) -> CycleReport:
     for org in delivery.configured_orgs(ctx.tables):
         if delivery.enqueue_if_pending(sctx, org):
             report.deliveries += 1
+    report.stalled = _report_overdue(sctx, refs, now)
     health.record_cycle(ctx.tables, now, report.calendars + report.pending, report.renewals)
     log.info(
         "sync cycle: %d calendars of %d organisations enqueued in %d messages (%d still "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.consent.connections import ConnectionStatus
+from shared.errors import AlreadyExists
 from shared.storage.keys import encode_key
 from shared.storage.queues import QueueSender
 from shared.storage.tables import Entity, FieldValue, TableStore
@@ -30,6 +31,9 @@ CYCLE_INTERVAL = timedelta(minutes=5)
 # A calendar whose last successful sync is older than two cycles is "behind".
 BEHIND_AFTER = 2 * CYCLE_INTERVAL
 POISON_QUEUE = f"{SYNC_QUEUE}-poison"
+# The error of a calendar reported for going too long without a successful sync, when no run
+# recorded an error of its own (its runs never finish, or never start).
+SYNC_STALLED = "sync_stalled"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,20 @@ class CalendarStatus:
     last_failure_at: datetime | None
     consecutive_failures: int
     failing_reported: bool
+    # Since when every run failed (of any kind, throttling included); None after a success.
+    failing_since: datetime | None = None
+    # When the service first knew the calendar (the cycle or its first run wrote the row).
+    first_seen_at: datetime | None = None
+
+    def overdue(self, now: datetime, bound: timedelta) -> bool:
+        """No successful sync for ``bound``: since the last success, or since the service first
+        saw the calendar when it never synced (a stuck or crashing worker records nothing)."""
+        reference = self.last_success_at or self.first_seen_at
+        return reference is not None and now - reference >= bound
+
+    def failing_too_long(self, now: datetime, bound: timedelta) -> bool:
+        """Every run failed, whatever the kind, for ``bound`` or longer."""
+        return self.failing_since is not None and now - self.failing_since >= bound
 
 
 def status(tables: TableStore, org: str, calendar_key: str) -> CalendarStatus | None:
@@ -71,6 +89,8 @@ def _status(entity: Entity) -> CalendarStatus:
         last_failure_at=_when(entity, "last_failure_at"),
         consecutive_failures=failures if isinstance(failures, int) else 0,
         failing_reported=entity.fields.get("failing_reported") is True,
+        failing_since=_when(entity, "failing_since"),
+        first_seen_at=_when(entity, "first_seen_at"),
     )
 
 
@@ -86,7 +106,9 @@ def record_run(
     """Record one worker run (``error`` = a stable code, ``None`` for success).
 
     A ``transient`` error (throttling: the provider said when to come back) is recorded but
-    does not count towards the consecutive failures that make a calendar ``sync_failing``.
+    does not count towards the consecutive failures that make a calendar ``sync_failing``; it
+    does keep ``failing_since``, so a provider that throttles (or is down) for longer than
+    ``SYNC_FAILING_AFTER_MINUTES`` is reported all the same.
     """
     before = status(tables, org, calendar_key)
     fields: dict[str, FieldValue] = {
@@ -96,6 +118,7 @@ def record_run(
         "consecutive_failures": 0,
         "failing_reported": False,
         "last_error": "",
+        "first_seen_at": (before.first_seen_at if before else None) or now,
     }
     if error is None:
         fields["last_success_at"] = now
@@ -105,8 +128,23 @@ def record_run(
         previous = before.consecutive_failures if before else 0
         fields["consecutive_failures"] = previous if transient else previous + 1
         fields["failing_reported"] = before.failing_reported if before else False
+        fields["failing_since"] = (before.failing_since if before else None) or now
     stored = tables.upsert(SYNC_STATUS, Entity(encode_key(org), calendar_key, fields))
     return _status(stored)  # what was written: no second read
+
+
+def note_seen(tables: TableStore, org: str, calendar_key: str, now: datetime) -> None:
+    """Start the clock of a calendar that has no status row yet (the cycle calls this), so a
+    calendar whose runs never finish is reported as overdue too."""
+    try:
+        tables.insert(SYNC_STATUS, Entity(encode_key(org), calendar_key, {"first_seen_at": now}))
+    except AlreadyExists:
+        return  # a run recorded itself meanwhile: its row already holds first_seen_at
+
+
+def org_statuses(tables: TableStore, org: str) -> dict[str, CalendarStatus]:
+    """Every calendar status of ``org``, by calendar key (one query)."""
+    return {e.row_key: _status(e) for e in tables.query(SYNC_STATUS, encode_key(org))}
 
 
 def mark_failing_reported(tables: TableStore, org: str, calendar_key: str) -> None:
@@ -172,10 +210,15 @@ def integration_health(
     )
     by_key = {s.calendar_key: s for s in statuses(ctx.tables, org, integration_id)}
     failures: Counter[str] = Counter()
+    bound = timedelta(minutes=ctx.settings.sync_failing_after_minutes)
     for ref in refs:
         st = by_key.get(ref.key)
-        if st is not None and st.consecutive_failures > 0:
+        # What the workers see: failed runs of any kind (throttling included), and calendars
+        # that have not synced for the bound whatever the reason (a stuck worker records none).
+        if st is not None and (st.consecutive_failures > 0 or st.failing_since is not None):
             failures[st.last_error or "unknown"] += 1
+        elif st is not None and st.overdue(now, bound):
+            failures[SYNC_STALLED] += 1
         if st is None or st.last_success_at is None or now - st.last_success_at > BEHIND_AFTER:
             report.calendars_behind.append(ref.person)
         sub = subscriptions.current(ctx.tables, ref.key)

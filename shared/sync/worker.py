@@ -474,20 +474,38 @@ def _failed(sctx: SyncContext, ref: CalendarRef, code: str, *, transient: bool =
     status = health.record_run(
         ctx.tables, ref.org, ref.key, ctx.clock.now(), code, transient=transient
     )
-    if status.consecutive_failures >= FAILING_AFTER and not status.failing_reported:
-        since = status.last_success_at.isoformat() if status.last_success_at else "never"
-        ctx.outbox.append(
-            ref.org,
-            "sync_failing",
-            {
-                "integration_id": ref.integration_id,
-                "person": ref.person,
-                "calendar": ref.key,
-                "error": code,
-                "consecutive_failures": status.consecutive_failures,
-            },
-            # One report per episode of failures (they end with a success): a crash before
-            # the mark below repeats this append, which the key turns into a no-op.
-            dedupe_key=f"{ref.key}|{since}",
-        )
-        health.mark_failing_reported(ctx.tables, ref.org, ref.key)
+    bound = timedelta(minutes=ctx.settings.sync_failing_after_minutes)
+    if status.failing_reported:
+        return
+    if status.consecutive_failures >= FAILING_AFTER or status.failing_too_long(
+        ctx.clock.now(), bound
+    ):
+        report_sync_failing(sctx, ref, code, status)
+
+
+def report_sync_failing(
+    sctx: SyncContext, ref: CalendarRef, code: str, status: health.CalendarStatus
+) -> None:
+    """Tell the host app ``sync_failing`` for ``ref``, once per episode of failures.
+
+    Raised after :data:`FAILING_AFTER` consecutive failed runs, or when every run failed (of
+    any kind, throttling included) for ``SYNC_FAILING_AFTER_MINUTES``, or by the cycle when the
+    calendar has not synced for that long at all (its runs never finish).
+    """
+    ctx = sctx.consent
+    since = status.last_success_at.isoformat() if status.last_success_at else "never"
+    ctx.outbox.append(
+        ref.org,
+        "sync_failing",
+        {
+            "integration_id": ref.integration_id,
+            "person": ref.person,
+            "calendar": ref.key,
+            "error": code,
+            "consecutive_failures": status.consecutive_failures,
+        },
+        # One report per episode of failures (they end with a success): a crash before
+        # the mark below repeats this append, which the key turns into a no-op.
+        dedupe_key=f"{ref.key}|{since}",
+    )
+    health.mark_failing_reported(ctx.tables, ref.org, ref.key)
