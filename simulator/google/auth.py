@@ -117,11 +117,15 @@ def authenticate(world: World, request: Request) -> Principal | JSONResponse:
     if claims.get("typ") != "google_access":
         return errors.invalid_credentials()
     grant_id = claims.get("grant")
-    if grant_id is not None:
-        with world.lock:
-            grant = google(world).grants.get(grant_id)
+    with world.lock:
+        state = google(world)
+        if grant_id is not None:
+            grant = state.grants.get(grant_id)
             if grant is None or grant.revoked:
                 return errors.invalid_credentials()
+        if claims.get("hd") and state.find_user(str(claims["email"])) is None:
+            # The account was deleted since the token was issued: its tokens stop working.
+            return errors.invalid_credentials()
     return Principal(
         email=str(claims["email"]).lower(),
         client_id=str(claims["aud"]),

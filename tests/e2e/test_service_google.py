@@ -463,3 +463,33 @@ def test_a_malformed_key_or_address_is_a_400_that_never_echoes_the_key(
         assert field_name in answer.text, answer.text
     listed = stack.call("GET", f"orgs/{org}/integrations", org=org, sub="ada", roles=ADMIN)
     assert listed.json()["items"] == []
+
+
+def test_a_deleted_persons_account_fails_only_that_person(stack: Stack, org: str) -> None:
+    ws = workspace(stack)
+    add_user(stack, ws, "ann")
+    add_user(stack, ws, "cy")
+    put_people(
+        stack, org, [("p-ann", "Ann", ws.email("ann")), ("p-cy", "Cy", ws.email("cy"))]
+    )
+    created = create_service(stack, org, ws)
+    assert created.status_code == 201, created.text
+    integration = created.json()["id"]
+    stack.host.wait_until_idle()
+
+    stack.sim.google.delete_user(ws.email("ann"))
+    pushed = put_event(
+        stack, org, "course-1", people=["p-ann", "p-cy"], start=hour(9), end=hour(10)
+    )
+    stack.host.wait_until_idle()
+
+    result = {p: r["status"] for p, r in outcomes(pushed).items()}
+    assert result["p-cy"] == "synced"
+    assert result["p-ann"] != "synced", result
+    assert [e["summary"] for e in ours(stack, ws.email("cy"))] == ["Shift: front desk"]
+    view = stack.call(
+        "GET", f"orgs/{org}/integrations/{integration}", org=org, sub="ada", roles=ADMIN
+    ).json()
+    assert view["state"] == "Active"
+    assert view["service"].get("credential_error") is None
+    assert "credentials_invalid" not in [n["kind"] for n in feed(stack, org)]
