@@ -61,11 +61,18 @@ class SettingsProviderKit:
             return self.google()
         raise ValueError(f"unknown provider {provider!r}")
 
-    def calendar(self, provider: str, tokens: TokenSource, *, user: str = "me") -> CalendarClient:
+    def calendar(
+        self,
+        provider: str,
+        tokens: TokenSource,
+        *,
+        user: str = "me",
+        mailbox_key: str | None = None,
+    ) -> CalendarClient:
         if provider == "microsoft":
             from shared.providers.microsoft.calendar import GraphCalendarClient
 
-            return GraphCalendarClient(self._settings, tokens, user=user)
+            return GraphCalendarClient(self._settings, tokens, user=user, mailbox_key=mailbox_key)
         from shared.providers.google.calendar import GoogleCalendarClient
 
         return GoogleCalendarClient(

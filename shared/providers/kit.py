@@ -19,8 +19,17 @@ class ProviderKit(Protocol):
     def delegated(self, provider: str) -> DelegatedAuth:
         """Per-user OAuth for ``microsoft`` or ``google``."""
 
-    def calendar(self, provider: str, tokens: TokenSource, *, user: str = "me") -> CalendarClient:
-        """A calendar client for the token's own calendar (``me``) or a given mailbox."""
+    def calendar(
+        self,
+        provider: str,
+        tokens: TokenSource,
+        *,
+        user: str = "me",
+        mailbox_key: str | None = None,
+    ) -> CalendarClient:
+        """A calendar client for the token's own calendar (``me``) or a given mailbox.
+        ``mailbox_key`` (the mailbox owner's directory id) shares Graph's 4-concurrent-requests
+        cap with every other client of that mailbox, delegated or app-only."""
 
     def room_directory(self, provider: str, *, tenant: str, tokens: TokenSource) -> CalendarClient:
         """A client able to list the suite's rooms: Microsoft uses an app-only token for

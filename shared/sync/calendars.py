@@ -144,4 +144,8 @@ def client_for(
     if connection is None:
         raise NotFound(f"calendar {ref.key} is not connected", code="calendar_not_connected")
     tokens = connection_tokens(ctx, integration, connection)
-    return ctx.kit.calendar(ref.provider, tokens, user=ref.mailbox)
+    # The person's directory id keys Graph's per-mailbox concurrency cap, the same key a
+    # service integration's client of this mailbox uses (4 per app per mailbox, both paths).
+    return ctx.kit.calendar(
+        ref.provider, tokens, user=ref.mailbox, mailbox_key=connection.user_id or None
+    )

@@ -109,6 +109,12 @@ def test_admin_creates_a_service_integration_people_are_matched_and_events_pushe
     assert {
         (v["type"], v["integration_name"], v["integration_status"]) for v in people.values()
     } == {("Microsoft Exchange", "Instructors", "Active")}
+    # A person the host app adds later is matched when it puts them, and synced at once.
+    eve = add_user(stack, tenant, "eve")
+    stack.sim.set_mailbox_scope(tenant.tenant_id, tenant.client_id, [*in_scope, eve["id"]])
+    added = put_people(stack, org, [("p-eve", "Eve", eve["mail"])])
+    assert added["people"] == [{"id": "p-eve", "calendar": True, "provider": "microsoft"}]
+    assert people_view(stack, org, body["id"])["p-eve"]["directory_id"] == eve["id"]
     listed = stack.call("GET", f"orgs/{org}/integrations", org=org, sub="ada", roles=ADMIN)
     (item,) = listed.json()["items"]
     assert (item["name"], item["type"], item["state"]) == (
@@ -401,8 +407,13 @@ def test_the_host_app_is_warned_before_the_secret_expires_and_told_when_it_is_re
 
     upkeep()
     upkeep()
+    # Leo joins the directory after the host app listed him: the daily re-match finds him.
+    put_people(stack, org, [("p-leo", "Leo", tenant.email("leo"))])
+    assert people_view(stack, org, integration)["p-leo"]["reason"] == "not_found"
+    add_user(stack, tenant, "leo")
     stack.clock.advance(timedelta(days=4))
     upkeep()
+    assert people_view(stack, org, integration)["p-leo"]["matched"] is True
     warnings = [n["data"] for n in feed(stack, org) if n["kind"] == "credentials_expiring"]
     assert [(w["warning"], w["integration_id"]) for w in warnings] == [
         (30, integration),

@@ -118,7 +118,14 @@ class MemoryKit:
     def delegated(self, provider: str) -> MemoryAuth:
         return MemoryAuth()
 
-    def calendar(self, provider: str, tokens: TokenSource, *, user: str = "me") -> CalendarClient:
+    def calendar(
+        self,
+        provider: str,
+        tokens: TokenSource,
+        *,
+        user: str = "me",
+        mailbox_key: str | None = None,
+    ) -> CalendarClient:
         email = tokens()
         slow = self.slow.get(email)
         return slow if slow is not None else self.backend.client(email)  # type: ignore[return-value]
