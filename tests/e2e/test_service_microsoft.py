@@ -526,3 +526,25 @@ def test_a_workspace_user_is_synced_right_after_connecting(stack: Stack, org: st
     assert subscriptions.current(stack.services.tables, key) is not None
     mine = [e for e in stack.sim.graph.events(email) if e["subject"] == "Shift: front desk"]
     assert len(mine) == 1
+
+
+def test_delete_on_request_also_removes_the_events_the_service_created(
+    stack: Stack, org: str
+) -> None:
+    _, integration, users = active_service(stack, org)
+    put_event(stack, org, "course-1", people=["p-ada", "p-bob"])
+    assert people_view(stack, org, integration)["p-ada"]["last_sync"] is not None
+    assert len(ours(stack, users["ada"])) == 1
+
+    deleted = stack.call(
+        "DELETE",
+        f"orgs/{org}/integrations/{integration}",
+        org=org,
+        sub="ada",
+        roles=ADMIN,
+        params={"remove_events": "true"},
+    )
+
+    assert deleted.status_code == 204, deleted.text
+    assert ours(stack, users["ada"]) == [] and ours(stack, users["bob"]) == []
+    assert mentions(all_entities(stack), integration) == []
