@@ -78,6 +78,9 @@ def test_an_event_in_the_year_999_is_refused_and_the_organisation_keeps_working(
     )
     assert _fields(window) == {"query.start"}
 
+    too_many = _availability(stack, org, ",".join(["x" * 200] * 101))
+    assert _fields(too_many) == {"query.people"}
+
     answered = _availability(stack, org, person)
     assert answered.status_code == 200, answered.text
     s, e = event_times()

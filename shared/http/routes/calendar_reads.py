@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from shared.errors import BadRequest
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import consent_context
-from shared.http.limits import time_field
+from shared.http.limits import MAX_ID, time_field
 from shared.providers.urls import check_event_id
 from shared.sync.agenda import agenda, attach_app_data, availability
 from shared.sync.appdata import MAX_BYTES as APPDATA_MAX_BYTES
@@ -151,7 +151,11 @@ def put_my_event_app_data(request: ApiRequest) -> Reply:
 
 
 class AvailabilityQuery(WindowQuery):
-    people: str = Field(description="Comma-separated host-app person ids", min_length=1)
+    people: str = Field(
+        description=f"Comma-separated host-app person ids (at most {MAX_PEOPLE})",
+        min_length=1,
+        max_length=MAX_PEOPLE * (MAX_ID + 1),
+    )
 
 
 class BusyItem(BaseModel):
