@@ -39,9 +39,7 @@ class BoundedSession(requests.Session):
         super().__init__()
         self.timeouts = timeouts
 
-    def request(
-        self, method: Any, url: Any, *args: Any, **kwargs: Any
-    ) -> requests.Response:
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         if len(args) > _TIMEOUT_POSITION:
             positional = list(args)
             positional[_TIMEOUT_POSITION] = _bounded(positional[_TIMEOUT_POSITION], self.timeouts)

@@ -26,7 +26,7 @@ from shared.errors import NotFound
 from shared.integrations.model import Integration, Kind, Status
 from shared.providers.base import CalendarClient
 from shared.service.people_map import ServicePeople
-from shared.service.runtime import covered_people, service_client, synced_people
+from shared.service.runtime import covered_people, is_covered, service_client, synced_people
 from shared.storage.keys import decode_key, encode_key
 
 
@@ -101,7 +101,7 @@ def resolve_rows(
         if (
             connection is not None
             and connection.status is ConnectionStatus.CONNECTED
-            and person not in covered_people(ctx, org)
+            and not is_covered(ctx, org, person)
         ):
             ref = CalendarRef(org, integration.id, integration.provider.value, person)
             return ref, integration, connection

@@ -236,9 +236,7 @@ class GoogleServiceProvider:
         )
         admin = body.admin_email or (current.settings.get("admin_email") if current else None)
         if not admin:
-            raise ValidationFailed(
-                [{"field": "credentials.admin_email", "message": "is required"}]
-            )
+            raise ValidationFailed([{"field": "credentials.admin_email", "message": "is required"}])
         probe = body.user_id or (current.probe_mailbox if current else None)
         settings = {
             "client_id": key.client_id,

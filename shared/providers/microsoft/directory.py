@@ -142,9 +142,7 @@ class GraphDirectory:
 
     def mailbox_reasons(self, user_ids: Iterable[str]) -> dict[str, tuple[MatchReason, str]]:
         """For each user id whose mailbox the app cannot read, the reason and Graph's code."""
-        requests = {
-            uid: f"/users/{segment(uid)}/events?$top=1&$select=id" for uid in user_ids
-        }
+        requests = {uid: f"/users/{segment(uid)}/events?$top=1&$select=id" for uid in user_ids}
         out: dict[str, tuple[MatchReason, str]] = {}
         for uid, (status, body) in self._batch(requests).items():
             if status < 400:
