@@ -526,3 +526,30 @@ def test_a_second_401_is_denied(org: Org) -> None:
         GraphCalendarClient(org.settings, tokens).profile()
     assert caught.value.provider_code == "InvalidAuthenticationToken"
     assert tokens.calls == [False, True]
+
+
+def test_a_change_key_that_begins_like_an_etag_is_still_sent_as_a_change_key(
+    mailbox: Mailbox, simulator: Any
+) -> None:
+    """Graph change keys are base64 (16 characters here), so about one in 4,096 begins with
+    ``W/``. Taken for an ``@odata.etag`` and sent as is, it never matched: every update of that
+    event answered 412 for good (the convergence run's update that never reached Outlook)."""
+    from simulator.microsoft.graph.state import graph_state
+
+    written = mailbox.client.create_event(draft())
+    with simulator.world.lock:
+        stored = graph_state(simulator.world).mailbox(mailbox.org.user["id"]).events[written.id]
+        stored.data["changeKey"] = "W/" + stored.data["changeKey"][2:]
+        change_key = stored.data["changeKey"]
+    view = mailbox.client.get_event(written.id)
+    assert view is not None and view.change_key == change_key
+
+    moved = mailbox.client.update_event(
+        written.id, draft(start=at(11), end=at(12)), if_match=view.change_key
+    )
+    assert moved.change_key != change_key
+    # An @odata.etag is still accepted as it is.
+    again = mailbox.client.update_event(
+        written.id, draft(start=at(13), end=at(14)), if_match=f'W/"{moved.change_key}"'
+    )
+    assert again.change_key != moved.change_key

@@ -139,10 +139,12 @@ class GraphCalendarClient:
         """``PATCH`` our fields; ``if_match`` is a change key or an ``@odata.etag``."""
         headers = {"Prefer": UTC_PREFER}
         if if_match:
-            # Graph's ETag is W/"<changeKey>"; accept either form from the caller.
-            headers["If-Match"] = (
-                if_match if if_match.startswith(("W/", '"')) else f'W/"{if_match}"'
-            )
+            # Graph's ETag is W/"<changeKey>"; accept either form from the caller. A change key
+            # is base64, which has no '"' but may well begin with "W/": only a quoted value is
+            # an ETag, anything else is a change key to wrap (else such a key never matches and
+            # every update of that event fails with 412 for good).
+            headers["If-Match"] = if_match if _is_etag(if_match) else f'W/"{if_match}"'
+
         response = self._graph.request(
             "PATCH",
             f"{self._prefix}/events/{segment(event_id)}",
@@ -300,6 +302,12 @@ class GraphCalendarClient:
             out.extend(mapping.room(raw) for raw in body.get("value", []))
             url, query = body.get("@odata.nextLink"), None
         return out
+
+
+def _is_etag(value: str) -> bool:
+    """Whether ``value`` is an entity tag (``"..."`` or ``W/"..."``, RFC 9110 section 8.8.3)."""
+    opaque = value[2:] if value.startswith("W/") else value
+    return len(opaque) >= 2 and opaque.startswith('"') and opaque.endswith('"')
 
 
 if TYPE_CHECKING:  # mypy proves the class satisfies the protocol the core programs against.
