@@ -39,6 +39,38 @@ class AppEventStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class OccurrenceChange:
+    """The host app's change of one occurrence of its series, named by its original start:
+    new times, or cancelled (``start``/``end`` ``None``)."""
+
+    original_start: datetime
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.start is None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "original_start": self.original_start.astimezone(UTC).isoformat(),
+            "start": self.start.astimezone(UTC).isoformat() if self.start else None,
+            "end": self.end.astimezone(UTC).isoformat() if self.end else None,
+        }
+
+    @staticmethod
+    def from_json(raw: dict[str, str | None]) -> OccurrenceChange:
+        def when(name: str) -> datetime | None:
+            value = raw.get(name)
+            return datetime.fromisoformat(value) if value else None
+
+        original = when("original_start")
+        if original is None:
+            raise ValueError("an occurrence change without original_start")
+        return OccurrenceChange(original, when("start"), when("end"))
+
+
+@dataclass(frozen=True)
 class EventContent:
     """What the host app says about its event. Times are timezone-aware (stored in UTC)."""
 
@@ -54,6 +86,7 @@ class EventContent:
     recurrence: str | None = None
     time_zone: str = "UTC"
     all_day: bool = False
+    occurrences: tuple[OccurrenceChange, ...] = ()  # changes of single occurrences
 
     def normalised(self) -> EventContent:
         """UTC times and people in a stable order without repeats, so equal content compares
@@ -63,6 +96,12 @@ class EventContent:
             start=self.start.astimezone(UTC),
             end=self.end.astimezone(UTC),
             people=tuple(sorted(set(self.people))),
+            occurrences=tuple(
+                sorted(
+                    (OccurrenceChange.from_json(o.as_json()) for o in self.occurrences),
+                    key=lambda o: o.original_start,
+                )
+            ),
         )
 
 
@@ -115,6 +154,7 @@ def _entity(event: AppEvent, etag: str | None = None) -> Entity:
             "recurrence": c.recurrence,
             "time_zone": c.time_zone,
             "all_day": c.all_day,
+            "occurrences": json.dumps([o.as_json() for o in c.occurrences]) or None,
             "status": event.status.value,
             "version": event.version,
             "removed": json.dumps(list(event.removed)),
@@ -148,6 +188,10 @@ def _event(entity: Entity) -> AppEvent:
             recurrence=entity.get_str("recurrence") or None,
             time_zone=entity.get_str("time_zone") or "UTC",
             all_day=f.get("all_day") is True,
+            occurrences=tuple(
+                OccurrenceChange.from_json(o)
+                for o in json.loads(entity.get_str("occurrences") or "[]")
+            ),
         ),
         status=AppEventStatus(entity.get_str("status")),
         version=version if isinstance(version, int) else 0,

@@ -23,7 +23,7 @@ from typing import Any
 
 from shared import recurrence
 from shared.providers.base import Change
-from shared.sync.appevents import AppEvents
+from shared.sync.appevents import AppEvents, OccurrenceChange
 from shared.sync.calendars import CalendarRef
 from shared.sync.context import SyncContext
 from shared.sync.pull_judge import OurEvent, load_ours
@@ -36,9 +36,14 @@ def _iso(moment: datetime) -> str:
 
 
 def judge_occurrence(
-    change: Change, ours: OurEvent, rule: str, zone: str
+    change: Change,
+    ours: OurEvent,
+    rule: str,
+    zone: str,
+    overrides: tuple[OccurrenceChange, ...] = (),
 ) -> tuple[str, dict[str, Any]] | None:
-    """The notification one occurrence change calls for (pure), or ``None``."""
+    """The notification one occurrence change calls for (pure), or ``None``. ``overrides``
+    are the host app's own changes of single occurrences: what they say is not the person's."""
     original = change.original_start
     if original is None or not (ours.wanted and ours.settled):
         return None
@@ -58,6 +63,11 @@ def judge_occurrence(
     slot = next((pair for pair in expected if pair[0] == original.astimezone(UTC)), None)
     if slot is None:
         return None  # not an occurrence of the host app's current rule: our own change
+    own = next((o for o in overrides if o.original_start == original.astimezone(UTC)), None)
+    if own is not None:
+        if own.start is None or own.end is None:
+            return None  # the host app cancelled it
+        slot = (own.start.astimezone(UTC), own.end.astimezone(UTC))
     data: dict[str, Any] = {
         "provider_event_id": change.series_id,
         "occurrence_id": change.id,
@@ -81,7 +91,10 @@ def apply_occurrence(sctx: SyncContext, ref: CalendarRef, change: Change) -> int
     app = AppEvents(sctx.consent.tables).get(ours.org, ours.app_event)
     if app is None or not app.content.recurrence:
         return 0
-    verdict = judge_occurrence(change, ours, app.content.recurrence, app.content.time_zone)
+    content = app.content
+    verdict = judge_occurrence(
+        change, ours, content.recurrence or "", content.time_zone, content.occurrences
+    )
     if verdict is None:
         return 0
     kind, data = verdict

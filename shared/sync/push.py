@@ -179,6 +179,7 @@ class _Executor:
                 written = client().update_event(
                     written.id, draft, if_match=written.change_key or None
                 )
+            self._occurrences(client(), written.id, event, draft)
             # The index before the mapping: once the mapping says the event is in the calendar
             # (and the person may delete it), a pull must recognise every change of it as ours.
             self.index.put(IndexEntry(ref.key, written.id, event.org, event.id, ref.person))
@@ -203,6 +204,7 @@ class _Executor:
                 written = self._update(
                     client(), ref.provider, mapping, draft, action.if_match, event
                 )
+                self._occurrences(client(), written.id, event, draft)
             except ProviderNotFound:
                 # Whose deletion is it? A push that takes no lease (the real-time one) may have
                 # deleted it since we planned (the host app unassigned the person): its row no
@@ -337,6 +339,29 @@ class _Executor:
                 raise ConcurrencyConflict("a newer version is being pushed") from None
             log.info("event edited in the calendar; the host app's version is applied")
             return client.update_event(event_id, draft, if_match=current.change_key or None)
+
+    def _occurrences(
+        self, client: CalendarClient, series_id: str, event: AppEvent, draft: EventDraft
+    ) -> None:
+        """The host app's changes of single occurrences, as the provider's own operations
+        (an exception, a cancelled occurrence), after every write of the series: both are
+        idempotent, and a provider may reset exceptions when the series itself changes."""
+        if not event.content.recurrence:
+            return
+        for change in event.content.occurrences:
+            if change.start is None or change.end is None:
+                client.cancel_occurrence(series_id, change.original_start)
+                continue
+            try:
+                client.update_occurrence(
+                    series_id,
+                    change.original_start,
+                    replace(draft, start=change.start, end=change.end, recurrence=None),
+                )
+            except ProviderNotFound:
+                # The person deleted that occurrence: their deletion stands (the pull reports
+                # it); the rest of the series is still written.
+                log.info("an occurrence the host app changed was deleted in the calendar")
 
     def _draft(
         self, ref: CalendarRef, event: AppEvent, key: str, *, attendees: bool = True

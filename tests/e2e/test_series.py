@@ -192,3 +192,67 @@ def test_a_person_deleting_one_occurrence_in_google_is_reported_once_naming_it(
     assert datetime.fromisoformat(data["original_start"]) == start + timedelta(days=14)
     # The rest of the series stays: one occurrence was cancelled, not the event.
     assert len(_occurrences(stack, org, person, start)) == 3
+
+
+def _host_app_edits_one_occurrence_and_cancels_another(
+    stack: Stack, org: str, person: str
+) -> list[Any]:
+    start = next_monday_0900()
+    _put_series(stack, org, person, start)
+    second, third = start + timedelta(days=7), start + timedelta(days=14)
+    for expected in (200, 200):  # a retry changes nothing more
+        response = put_event(
+            stack,
+            org,
+            "weekly-shift",
+            people=[person],
+            start=start,
+            end=start + timedelta(hours=2),
+            recurrence="RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10",
+            time_zone="Europe/Amsterdam",
+            occurrences=[
+                {
+                    "original_start": second.isoformat(),
+                    "start": (second + timedelta(hours=4)).isoformat(),
+                    "end": (second + timedelta(hours=6)).isoformat(),
+                },
+                {"original_start": third.isoformat(), "cancelled": True},
+            ],
+        )
+        assert response.status_code == expected, response.text
+        assert outcomes(response)[person]["status"] == "synced"
+    pull(stack, org, person)
+    assert feed(stack, org) == []  # the host app's own changes are not reported back
+    return [
+        o.start.astimezone(AMSTERDAM).strftime("%m-%d %H:%M")
+        for o in _occurrences(stack, org, person, start)
+    ]
+
+
+def test_the_host_app_moves_and_cancels_single_occurrences_in_outlook(
+    stack: Stack, org: str
+) -> None:
+    _tenant, email, person = connected_microsoft_user(stack, org)
+    shown = _host_app_edits_one_occurrence_and_cancels_another(stack, org, person)
+    start = next_monday_0900()
+    assert shown == [
+        start.strftime("%m-%d %H:%M"),
+        (start + timedelta(days=7, hours=4)).strftime("%m-%d %H:%M"),
+        (start + timedelta(days=21)).strftime("%m-%d %H:%M"),
+    ]
+    assert len(stack.sim.graph.events(email)) == 2  # the series and its one exception
+
+
+def test_the_host_app_moves_and_cancels_single_occurrences_in_google(
+    stack: Stack, org: str
+) -> None:
+    _domain, email, person = connected_google_user(stack, org)
+    shown = _host_app_edits_one_occurrence_and_cancels_another(stack, org, person)
+    start = next_monday_0900()
+    assert shown == [
+        start.strftime("%m-%d %H:%M"),
+        (start + timedelta(days=7, hours=4)).strftime("%m-%d %H:%M"),
+        (start + timedelta(days=21)).strftime("%m-%d %H:%M"),
+    ]
+    series = [e for e in stack.sim.google.events(email) if not e.get("recurringEventId")]
+    assert len(series) == 1

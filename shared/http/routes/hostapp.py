@@ -8,7 +8,7 @@ within the request; a throttling or slow provider turns that person's outcome in
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
@@ -16,7 +16,7 @@ from shared import recurrence, timezones
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import service_integrations, sync_context
 from shared.http.limits import MAX_EVENT_DURATION, MAX_ID, time_field
-from shared.sync.appevents import AppEvent, AppEvents, EventContent
+from shared.sync.appevents import AppEvent, AppEvents, EventContent, OccurrenceChange
 from shared.sync.people import MAX_PEOPLE_PER_PUT, People, Person
 from shared.sync.push import PersonOutcome, calendars_by_person, push_event_now
 
@@ -78,6 +78,23 @@ def put_people(request: ApiRequest) -> PeopleResult:
     return PeopleResult(stored=stored, with_calendar=sum(i.calendar for i in items), people=items)
 
 
+class OccurrenceIn(BaseModel):
+    """A change of one occurrence of a series: new times, or cancelled."""
+
+    original_start: AwareDatetime = Field(description="The occurrence's start in the rule")
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    cancelled: bool = False
+
+    @model_validator(mode="after")
+    def _times_or_cancelled(self) -> OccurrenceIn:
+        if self.cancelled != (self.start is None and self.end is None):
+            raise ValueError("give start and end, or cancelled: true")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
 class EventIn(BaseModel):
     subject: str = Field(min_length=1, max_length=255)
     body: str = Field(default="", max_length=32_000)
@@ -107,6 +124,12 @@ class EventIn(BaseModel):
     all_day: bool = Field(
         default=False, description="Whole days: start and end are midnights in time_zone"
     )
+    occurrences: list[OccurrenceIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Changes of single occurrences of the series (moved or cancelled), each "
+        "named by its original start",
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -124,6 +147,26 @@ class EventIn(BaseModel):
             return recurrence.parse(value).rrule()
         except recurrence.RuleError as exc:
             raise ValueError(f"recurrence: {exc}") from exc
+
+    @model_validator(mode="after")
+    def _occurrences_of_the_rule(self) -> EventIn:
+        if self.occurrences and not self.recurrence:
+            raise ValueError("occurrences: only a series (recurrence) has occurrences")
+        for item in self.occurrences:
+            produced = recurrence.occurrences(
+                self.recurrence or "",
+                self.start,
+                self.end,
+                self.time_zone,
+                item.original_start - timedelta(seconds=1),
+                item.original_start + timedelta(seconds=1),
+            )
+            if not any(begin == item.original_start for begin, _ in produced):
+                raise ValueError(
+                    f"occurrences: {item.original_start.isoformat()} is not an occurrence "
+                    "of the rule"
+                )
+        return self
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> EventIn:
@@ -231,6 +274,9 @@ def put_event(request: ApiRequest) -> Reply:
         recurrence=body.recurrence,
         time_zone=body.time_zone,
         all_day=body.all_day,
+        occurrences=tuple(
+            OccurrenceChange(o.original_start, o.start, o.end) for o in body.occurrences
+        ),
     )
     stored = AppEvents(sctx.consent.tables).put(org, app_event, content, sctx.consent.clock.now())
     outcomes = push_event_now(sctx, org, app_event)
