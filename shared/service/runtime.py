@@ -10,6 +10,7 @@ rotating the credential through ``PATCH .../credentials`` clears it.
 from __future__ import annotations
 
 import logging
+import threading
 
 from shared.consent.context import ConsentContext
 from shared.errors import ConcurrencyConflict, ProviderError
@@ -18,6 +19,7 @@ from shared.providers.base import CalendarClient, TokenSource
 from shared.service.config import ServiceConfigs
 from shared.service.model import ServiceConfig
 from shared.service.people_map import PersonMapping, ServicePeople
+from shared.service.ports import AppCredential
 from shared.service.registry import service_provider
 
 log = logging.getLogger(__name__)
@@ -60,13 +62,33 @@ def is_covered(ctx: ConsentContext, org: str, person: str) -> bool:
     return False
 
 
+# The app-only credential of each (integration, credential version), built once per process:
+# it holds the provider's token cache, so its secret is read from the secret store once, not
+# per calendar run. A rotation raises the version, so the old one is never used again.
+_credentials: dict[tuple[str, int], AppCredential] = {}
+_credentials_lock = threading.Lock()
+
+
+def _credential(ctx: ConsentContext, config: ServiceConfig) -> AppCredential:
+    key = (config.integration_id, config.credential_version)
+    with _credentials_lock:
+        found = _credentials.get(key)
+    if found is not None:
+        return found
+    secret = ServiceConfigs(ctx.tables, ctx.secrets).secret(config)
+    built = service_provider(ctx.settings, config.provider).credential(config, secret)
+    with _credentials_lock:
+        for old in [k for k in _credentials if k[0] == config.integration_id and k != key]:
+            del _credentials[old]
+        _credentials[key] = built
+    return built
+
+
 def service_client(ctx: ConsentContext, integration: Integration, mailbox: str) -> CalendarClient:
     """A calendar client for ``mailbox`` (a directory id) under ``integration``."""
-    configs = ServiceConfigs(ctx.tables, ctx.secrets)
-    config = configs.get(integration.org, integration.id)
-    secret = configs.secret(config)
+    config = ServiceConfigs(ctx.tables, ctx.secrets).get(integration.org, integration.id)
     provider = service_provider(ctx.settings, config.provider)
-    credential = provider.credential(config, secret)
+    credential = _credential(ctx, config)
     tokens = _watched(ctx, integration, config, credential.token_source(mailbox))
     return provider.calendar(config, _Fixed(tokens), mailbox)
 
