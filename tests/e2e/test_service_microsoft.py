@@ -533,6 +533,7 @@ def test_delete_on_request_also_removes_the_events_the_service_created(
 ) -> None:
     _, integration, users = active_service(stack, org)
     put_event(stack, org, "course-1", people=["p-ada", "p-bob"])
+    stack.host.wait_until_idle()  # a push the request queued instead of making has landed
     assert people_view(stack, org, integration)["p-ada"]["last_sync"] is not None
     assert len(ours(stack, users["ada"])) == 1
 
