@@ -43,7 +43,9 @@ class CycleReport:
     orgs: set[str] = field(default_factory=set)
 
 
-def _report_overdue(sctx: SyncContext, refs: list[CalendarRef], now: datetime) -> int:
+def _report_overdue(
+    sctx: SyncContext, refs: list[CalendarRef], now: datetime, running_since: datetime
+) -> int:
     """Report ``sync_failing`` for calendars with no successful sync for the bound, whatever
     the reason: a worker that hangs or crashes records no failed run, so only a check outside
     the worker sees them. One status query per organisation; a calendar without a status row
@@ -60,7 +62,7 @@ def _report_overdue(sctx: SyncContext, refs: list[CalendarRef], now: datetime) -
             st = known.get(ref.key)
             if st is None:
                 health.note_seen(ctx.tables, org, ref.key, now)
-            elif not st.failing_reported and st.overdue(now, bound):
+            elif not st.failing_reported and st.overdue(now, bound, running_since):
                 report_sync_failing(sctx, ref, st.last_error or health.SYNC_STALLED, st)
                 reported += 1
     return reported
@@ -123,8 +125,11 @@ def run_cycle(sctx: SyncContext, now: datetime) -> CycleReport:
     for org in delivery.configured_orgs(ctx.tables):
         if delivery.enqueue_if_pending(sctx, org):
             report.deliveries += 1
-    report.stalled = _report_overdue(sctx, refs, now)
-    health.record_cycle(ctx.tables, now, report.calendars + report.pending, report.renewals)
+    running_since = health.cycles_running_since(ctx.tables, now)
+    report.stalled = _report_overdue(sctx, refs, now, running_since)
+    health.record_cycle(
+        ctx.tables, now, report.calendars + report.pending, report.renewals, running_since
+    )
     log.info(
         "sync cycle: %d calendars of %d organisations enqueued in %d messages (%d still "
         "pending), %d renewals, %d delivery passes",

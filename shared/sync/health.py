@@ -51,11 +51,18 @@ class CalendarStatus:
     # When the service first knew the calendar (the cycle or its first run wrote the row).
     first_seen_at: datetime | None = None
 
-    def overdue(self, now: datetime, bound: timedelta) -> bool:
+    def overdue(
+        self, now: datetime, bound: timedelta, running_since: datetime | None = None
+    ) -> bool:
         """No successful sync for ``bound``: since the last success, or since the service first
-        saw the calendar when it never synced (a stuck or crashing worker records nothing)."""
+        saw the calendar when it never synced (a stuck or crashing worker records nothing), and
+        not counting time before ``running_since`` (the cycles were not running)."""
         reference = self.last_success_at or self.first_seen_at
-        return reference is not None and now - reference >= bound
+        if reference is None:
+            return False
+        if running_since is not None:
+            reference = max(reference, running_since)
+        return now - reference >= bound
 
     def failing_too_long(self, now: datetime, bound: timedelta) -> bool:
         """Every run failed, whatever the kind, for ``bound`` or longer."""
@@ -154,11 +161,31 @@ def mark_failing_reported(tables: TableStore, org: str, calendar_key: str) -> No
         tables.upsert(SYNC_STATUS, entity)
 
 
-def record_cycle(tables: TableStore, at: datetime, calendars: int, renewals: int) -> None:
-    tables.upsert(
-        SYNC_CYCLES,
-        Entity("cycle", "last", {"at": at, "calendars": calendars, "renewals": renewals}),
-    )
+def record_cycle(
+    tables: TableStore,
+    at: datetime,
+    calendars: int,
+    renewals: int,
+    running_since: datetime | None = None,
+) -> None:
+    fields: dict[str, FieldValue] = {
+        "at": at,
+        "calendars": calendars,
+        "renewals": renewals,
+        "running_since": running_since or at,
+    }
+    tables.upsert(SYNC_CYCLES, Entity("cycle", "last", fields))
+
+
+def cycles_running_since(tables: TableStore, now: datetime) -> datetime:
+    """Since when the 5-minute cycle has run without a gap (``now`` after a gap of more than
+    two intervals: the app was stopped, or nothing ran). A calendar cannot be overdue for a
+    time in which no cycle could have synced it."""
+    entity = tables.get(SYNC_CYCLES, "cycle", "last")
+    at = _when(entity, "at") if entity is not None else None
+    if entity is None or at is None or now - at > 2 * CYCLE_INTERVAL:
+        return now
+    return _when(entity, "running_since") or at
 
 
 def last_cycle(tables: TableStore) -> tuple[datetime, int, int] | None:
@@ -211,13 +238,14 @@ def integration_health(
     by_key = {s.calendar_key: s for s in statuses(ctx.tables, org, integration_id)}
     failures: Counter[str] = Counter()
     bound = timedelta(minutes=ctx.settings.sync_failing_after_minutes)
+    running_since = cycles_running_since(ctx.tables, now)
     for ref in refs:
         st = by_key.get(ref.key)
         # What the workers see: failed runs of any kind (throttling included), and calendars
         # that have not synced for the bound whatever the reason (a stuck worker records none).
         if st is not None and (st.consecutive_failures > 0 or st.failing_since is not None):
             failures[st.last_error or "unknown"] += 1
-        elif st is not None and st.overdue(now, bound):
+        elif st is not None and st.overdue(now, bound, running_since):
             failures[SYNC_STALLED] += 1
         if st is None or st.last_success_at is None or now - st.last_success_at > BEHIND_AFTER:
             report.calendars_behind.append(ref.person)

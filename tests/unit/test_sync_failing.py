@@ -74,3 +74,18 @@ def test_a_calendar_that_never_synced_is_reported_once_the_bound_has_passed(
         world.clock.advance(timedelta(minutes=5))
     _cycle_and_run(world, skip=world.key(person))
     assert [r["calendar"] for r in _failing(world)] == [world.key(person)]
+
+
+def test_time_in_which_no_cycle_ran_does_not_make_calendars_overdue(tmp_path: Path) -> None:
+    world = World(tmp_path, SYNC_FAILING_AFTER_MINUTES="15")
+    world.connect(2)
+    _cycle_and_run(world)
+    world.clock.advance(timedelta(hours=3))  # the app was stopped: no cycle, no worker
+    run_cycle(world.sctx, world.clock.now())  # first cycle after the gap, before any run
+    assert _failing(world) == []
+    world.messages()  # taken by workers that never finish
+    for _ in range(3):
+        world.clock.advance(timedelta(minutes=5))
+        run_cycle(world.sctx, world.clock.now())
+        world.messages()
+    assert len(_failing(world)) == 2  # 15 minutes of cycles without a sync: now they are
