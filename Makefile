@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 AZURITE_DIR := .local/azurite
 
-.PHONY: run test lint install token clean bench
+.PHONY: run test lint install token clean bench openapi-examples
 
 install: $(VENV)/.installed $(AZURITE_DIR)/.installed
 
@@ -35,6 +35,10 @@ lint: install
 ## Mint a local development token: make token ARGS="--org contoso --sub alice --role admin"
 token: install
 	@$(BIN)/python -m shared.auth.mint $(ARGS)
+
+## Refresh the request/response examples of the OpenAPI document from an end-to-end run.
+openapi-examples: install
+	OPENAPI_EXAMPLES_OUT=shared/http/openapi_examples.json $(BIN)/python -m pytest tests/e2e -k "not convergence"
 
 bench: install
 	$(BIN)/python -m bench

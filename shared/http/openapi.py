@@ -1,34 +1,79 @@
-"""The OpenAPI 3.1 document, built from the route specs and pydantic models the functions use."""
+"""The OpenAPI 3.1 document, built from the route specs and pydantic models the functions use.
+
+Types come from the specs; what types cannot say (each operation's description, the errors it
+can answer, where its redirects lead) from :mod:`shared.http.contract`; request and response
+examples from ``openapi_examples.json``, recorded from the end-to-end suite
+(``tests/e2e/openapi_recorder.py``).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from shared.http import contract
 from shared.http.api import RouteSpec
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "code", "correlation_id"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "code": {"type": "string", "description": "Stable error code; branch on this."},
-        "correlation_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+EXAMPLES_FILE = Path(__file__).with_name("openapi_examples.json")
+
+
+def problem_schema() -> dict[str, Any]:
+    """RFC 9457 problem details as this service sends them; ``code`` is a closed set."""
+    return {
+        "type": "object",
+        "description": "Every error response (application/problem+json, RFC 9457).",
+        "required": ["type", "title", "status", "code", "correlation_id"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "description": "urn:calendar-integration:problem:<code>",
+            },
+            "title": {"type": "string", "description": "Short, human-readable summary."},
+            "status": {"type": "integer", "description": "The HTTP status, repeated."},
+            "detail": {"type": "string", "description": "What went wrong in this request."},
+            "code": {
+                "type": "string",
+                "enum": sorted(contract.ERROR_CODES),
+                "description": "Stable error code; branch on this, never on the texts.",
+            },
+            "correlation_id": {
+                "type": "string",
+                "description": "Quote it when reporting a problem: it finds the log lines.",
+            },
+            "errors": {
+                "type": "array",
+                "description": "validation_failed: each invalid field and why.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {
+                            "type": "string",
+                            "description": "Where: body.<field>, query.<name> or path.<name>.",
+                        },
+                        "message": {"type": "string", "description": "What is wrong with it."},
+                    },
+                },
             },
         },
-    },
-}
+        "additionalProperties": {
+            "description": "Members particular to an error (for example provider, provider_code)."
+        },
+    }
+
+
+@cache
+def recorded_examples() -> dict[str, Any]:
+    """operationId -> {"request": body, "responses": {status: body}} (see module docstring)."""
+    if not EXAMPLES_FILE.exists():
+        return {}
+    data: dict[str, Any] = json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
+    return data
 
 
 def openapi_path(spec: RouteSpec, prefix: str) -> str:
@@ -43,13 +88,29 @@ def openapi_path(spec: RouteSpec, prefix: str) -> str:
     return f"/{prefix}/{path}".replace("//", "/")
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
+def _problem(description: str, example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "content": {"application/problem+json": media}}
+
+
+def declared_errors(spec: RouteSpec) -> dict[int, str]:
+    """Every error status ``spec``'s operation can answer, with when it does."""
+    errors: dict[int, str] = {}
+    if spec.body is not None or spec.query is not None or spec.path_params:
+        errors[400] = "Invalid JSON, or invalid fields (validation_failed names each)"
+    if spec.body is not None:
+        errors[413] = "The body is larger than MAX_REQUEST_BODY_BYTES (payload_too_large)"
+        errors[415] = "The body is not declared as application/json (unsupported_media_type)"
+    if spec.auth != "anonymous":
+        errors[401] = "Missing, invalid or expired bearer token"
+        errors[403] = "A token for another organisation, or without the role this needs"
+    doc = contract.OPERATIONS.get(spec.name)
+    if doc is not None:
+        errors.update(doc.errors)
+    errors[500] = "Unexpected error (internal_error; the correlation_id finds the logs)"
+    return dict(sorted(errors.items()))
 
 
 def build_openapi(
@@ -64,16 +125,31 @@ def build_openapi(
         [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
     )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
-    schemas["Problem"] = PROBLEM_SCHEMA
+    for name, descriptions in contract.PROPERTIES.items():
+        properties = schemas.get(name, {}).get("properties", {})
+        for prop, text in descriptions.items():
+            if prop in properties:
+                properties[prop].setdefault("description", text)
+    schemas["Problem"] = problem_schema()
+    examples = recorded_examples()
 
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
+        doc = contract.OPERATIONS.get(spec.name)
+        recorded = examples.get(spec.name, {})
         operation: dict[str, Any] = {
             "operationId": spec.name,
             "summary": spec.summary,
+            "description": doc.description if doc else "",
             "tags": [spec.tag],
             "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                {
+                    "name": p,
+                    "in": "path",
+                    "required": True,
+                    "description": contract.PATH_PARAMETERS.get(p, ""),
+                    "schema": {"type": "string"},
+                }
                 for p in spec.path_params
             ],
             "responses": {},
@@ -90,24 +166,46 @@ def build_openapi(
                     }
                 )
         if spec.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
+            media: dict[str, Any] = {"schema": refs[(spec.body, "validation")]}
+            if "request" in recorded:
+                media["example"] = recorded["request"]
+            operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+        responses: dict[str, Any] = recorded.get("responses", {})
+        if spec.status == 302 or (doc is not None and doc.redirect):
+            operation["responses"]["302"] = {
+                "description": doc.redirect if doc and doc.redirect else "Redirect",
+                "headers": {
+                    "Location": {
+                        "description": "Where the browser goes next",
+                        "schema": {"type": "string", "format": "uri"},
+                    }
+                },
             }
-            operation["responses"]["400"] = _problem("Invalid JSON or invalid fields")
-        success: dict[str, Any] = {"description": "Success"}
-        if spec.response is not None:
-            success["content"] = {
-                spec.content_type: {"schema": refs[(spec.response, "validation")]}
-            }
-        elif spec.content_type != "application/json":
-            success["content"] = {spec.content_type: {"schema": {"type": "string"}}}
-        operation["responses"][str(spec.status)] = success
+        if spec.status != 302:
+            success: dict[str, Any] = {"description": doc.success if doc else "Success"}
+            if spec.response is not None:
+                success["content"] = {
+                    spec.content_type: {"schema": refs[(spec.response, "validation")]}
+                }
+            elif spec.content_type != "application/json":
+                success["content"] = {spec.content_type: {"schema": {"type": "string"}}}
+            if str(spec.status) in responses and "content" in success:
+                success["content"][spec.content_type]["example"] = responses[str(spec.status)]
+            operation["responses"][str(spec.status)] = success
+        for status, (when, media_type) in (doc.also if doc else {}).items():
+            other: dict[str, Any] = {"description": when}
+            if media_type:
+                other["content"] = {media_type: {"schema": {"type": "string"}}}
+            elif "content" in success:
+                content = dict(success["content"][spec.content_type])
+                if str(status) in responses:
+                    content["example"] = responses[str(status)]
+                other["content"] = {spec.content_type: content}
+            operation["responses"][str(status)] = other
         if spec.auth != "anonymous":
             operation["security"] = [{"bearer": []}]
-            operation["responses"]["401"] = _problem("Missing, invalid or expired token")
-            operation["responses"]["403"] = _problem("Wrong organisation or missing role")
-        operation["responses"]["500"] = _problem("Unexpected error (see correlation_id)")
+        for status, when in declared_errors(spec).items():
+            operation["responses"][str(status)] = _problem(when, responses.get(str(status)))
         for method in spec.methods:
             paths.setdefault(openapi_path(spec, prefix), {})[method.lower()] = operation
     return {

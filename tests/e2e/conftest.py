@@ -8,6 +8,7 @@ Microsoft tenant or Google domain, so tests do not see each other's data.
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from shared.services import Services, use_services
 from shared.settings import Settings, load_settings
 from simulator.client import SimulatorClient
 from simulator.server import SimulatorServer
+from tests.e2e.openapi_recorder import OpenApiRecorder
 
 RETURN_TO = "https://app.example/settings/calendar"
 MICROSOFT_CLIENT_ID = str(uuid.uuid4())
@@ -128,9 +130,23 @@ def stack(
     clock = ManualClock()
     services = Services(settings, clock=clock)
     use_services(services)
-    http = httpx.Client(base_url=base, trust_env=False, timeout=60)
+    # Every status a route answers in this suite must be declared in its OpenAPI entry.
+    recorder = OpenApiRecorder(
+        {base: "https://calendar.example.com", simulator.base_url: "https://provider.example"}
+    )
+    http = httpx.Client(
+        base_url=base, trust_env=False, timeout=60, event_hooks={"response": [recorder]}
+    )
     try:
         yield Stack(host, http, sim, simulator, azurite, settings, clock, services)
+        examples = os.environ.get("OPENAPI_EXAMPLES_OUT")
+        if examples:
+            recorder.write_examples(Path(examples))
+        undeclared = recorder.undeclared()
+        assert undeclared == [], (
+            f"statuses answered but not declared in the OpenAPI document: {undeclared} "
+            "(declare them in shared/http/contract.py)"
+        )
     finally:
         from shared.http.flows import consent_context
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from shared.diagnostics.catalogue import load_catalogue
+from shared.diagnostics.catalogue import WhoMustAct, load_catalogue
 from shared.diagnostics.service_context import service_context
 from shared.errors import NotFound
 from shared.http.api import ApiBlueprint, ApiRequest
@@ -22,7 +22,7 @@ class DiagnosisView(BaseModel):
     code: str
     provider: str
     severity: Literal["blocks", "degrades"]
-    who_must_act: str
+    who_must_act: WhoMustAct
     contact: str
     title: str
     user_message: str

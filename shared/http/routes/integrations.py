@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from shared.consent.testflow import TestResult
 from shared.consent.testruns import TestStatus
-from shared.diagnostics.catalogue import load_catalogue
+from shared.diagnostics.catalogue import WhoMustAct, load_catalogue
 from shared.errors import BadRequest, Conflict
 from shared.http.api import ApiBlueprint, ApiRequest, Reply
 from shared.http.flows import (
@@ -282,7 +282,7 @@ class IssueView(BaseModel):
     check: str
     severity: Literal["blocks", "degrades"]
     title: str
-    who_must_act: str
+    who_must_act: WhoMustAct
     contact: str
     admin_message: str
     user_message: str
@@ -454,7 +454,13 @@ def disable_integration(request: ApiRequest) -> IntegrationView:
 
 
 class AdminConsentQuery(BaseModel):
-    return_to: str | None = Field(default=None, max_length=MAX_URL)
+    return_to: str | None = Field(
+        default=None,
+        max_length=MAX_URL,
+        description="Where the administrator's browser goes after consent (one of "
+        "ALLOWED_RETURN_URLS), with admin_consent=granted&tenant=... or "
+        "admin_consent=error&code=...",
+    )
 
 
 class AdminConsentLink(BaseModel):

@@ -15,7 +15,7 @@ bp = ApiBlueprint("host-app")
 
 class FeedQuery(BaseModel):
     after: str | None = Field(default=None, description="The id of the last notification seen")
-    limit: int = Field(default=100, ge=1, le=500)
+    limit: int = Field(default=100, ge=1, le=500, description="At most this many (1-500)")
 
 
 class NotificationView(BaseModel):
