@@ -130,8 +130,10 @@ OPERATIONS: dict[str, OperationDoc] = {
         errors={404: _NOT_FOUND_INTEGRATION, 409: "Not a service integration"},
     ),
     "service_people": OperationDoc(
-        "Service integrations: every host-app person, matched to a directory account or not "
-        "(with the reason), whether their sync is on, and their last sync.",
+        "The people of the integration. Workspace kind: those who connected their calendar, "
+        "with their connection state, last successful sync and last error. Service kind: every "
+        "host-app person, matched to a directory account or not (with the reason), whether "
+        "their sync is on, and their last sync.",
         success="The people",
         errors={404: _NOT_FOUND_INTEGRATION},
     ),
@@ -276,12 +278,6 @@ OPERATIONS: dict[str, OperationDoc] = {
         "never shown again.",
         success="The settings",
         errors={404: "No webhook URL set (not_found)"},
-    ),
-    "list_integration_people": OperationDoc(
-        "Workspace integrations: the people whose calendars are synced, with their connection "
-        "state, last successful sync and last error.",
-        success="The people",
-        errors={404: _NOT_FOUND_INTEGRATION},
     ),
     "get_my_events": OperationDoc(
         "The caller's agenda, read live from their calendar with their own connection (a window "
@@ -564,7 +560,6 @@ PROPERTIES: dict[str, dict[str, str]] = {
         "calendars": "Calendars synced by it.",
         "subscriptions_healthy": "Change subscriptions or channels in place and not expiring.",
     },
-    "SyncedPeople": {"items": "The people."},
     "SyncedPerson": {
         "connected_at": "When the person connected.",
         "last_error_at": "When the last error happened.",
