@@ -106,6 +106,10 @@ def declared_errors(spec: RouteSpec) -> dict[int, str]:
     if spec.auth != "anonymous":
         errors[401] = "Missing, invalid or expired bearer token"
         errors[403] = "A token for another organisation, or without the role this needs"
+    # The HTTP layer answers an outage of a library's service (storage, Key Vault, a provider)
+    # with 503 on every route (shared/errors.from_library).
+    errors[503] = "A dependency is unavailable (storage_unavailable, secret_store_unavailable, "
+    errors[503] += "provider_unavailable); retry later"
     doc = contract.OPERATIONS.get(spec.name)
     if doc is not None:
         errors.update(doc.errors)
