@@ -148,6 +148,7 @@ OPERATIONS: dict[str, OperationDoc] = {
         "redirected to the provider's consent page, or straight back when already connected. "
         "With Accept: application/json the target URL is returned as JSON instead.",
         success="With Accept: application/json, the URL the browser should open",
+        also={200: ("With Accept: application/json: the URL the browser should open", "")},
         errors={
             409: "No enabled workspace integration (no_active_integration)",
         },
@@ -439,6 +440,9 @@ PROPERTIES: dict[str, dict[str, str]] = {
         "room": "The booked room's email address.",
         "status": "active or cancelled.",
         "version": "Increases with every change; the sync compares it.",
+        "recurrence": "The series' rule (RRULE, RFC 5545) when the event repeats.",
+        "time_zone": "IANA time zone the times and the rule are meant in.",
+        "all_day": "An all-day event (start and end are midnights in time_zone).",
         "updated_at": _WHEN,
     },
     "Feed": {"items": "Notifications after the given id, oldest first."},
@@ -592,6 +596,7 @@ ERROR_CODES: frozenset[str] = frozenset(
         "configuration_error",
         "confirmation_required",
         "conflict",
+        "deadline_exceeded",
         "consent_failed",
         "credential_missing",
         "credentials_required",

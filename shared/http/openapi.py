@@ -109,7 +109,7 @@ def declared_errors(spec: RouteSpec) -> dict[int, str]:
     # The HTTP layer answers an outage of a library's service (storage, Key Vault, a provider)
     # with 503 on every route (shared/errors.from_library).
     errors[503] = "A dependency is unavailable (storage_unavailable, secret_store_unavailable, "
-    errors[503] += "provider_unavailable); retry later"
+    errors[503] += "provider_unavailable, deadline_exceeded); retry later"
     doc = contract.OPERATIONS.get(spec.name)
     if doc is not None:
         errors.update(doc.errors)
@@ -185,14 +185,14 @@ def build_openapi(
                     }
                 },
             }
+        success: dict[str, Any] = {"description": doc.success if doc else "Success"}
+        if spec.response is not None:
+            success["content"] = {
+                spec.content_type: {"schema": refs[(spec.response, "validation")]}
+            }
+        elif spec.content_type != "application/json":
+            success["content"] = {spec.content_type: {"schema": {"type": "string"}}}
         if spec.status != 302:
-            success: dict[str, Any] = {"description": doc.success if doc else "Success"}
-            if spec.response is not None:
-                success["content"] = {
-                    spec.content_type: {"schema": refs[(spec.response, "validation")]}
-                }
-            elif spec.content_type != "application/json":
-                success["content"] = {spec.content_type: {"schema": {"type": "string"}}}
             if str(spec.status) in responses and "content" in success:
                 success["content"][spec.content_type]["example"] = responses[str(spec.status)]
             operation["responses"][str(spec.status)] = success
