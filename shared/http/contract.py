@@ -508,6 +508,11 @@ PROPERTIES: dict[str, dict[str, str]] = {
         "at": _WHEN,
         "data": "The facts of this kind of notification (event, person, provider, code, ...).",
     },
+    "OccurrenceIn": {
+        "start": "The occurrence's new start (UTC), when it moves.",
+        "end": "The occurrence's new end (UTC), when it moves.",
+        "cancelled": "True to cancel this one occurrence.",
+    },
     "PeopleIn": {"people": "The people to create or update (1-1000)."},
     "PeopleResult": {
         "stored": "How many people were stored.",
