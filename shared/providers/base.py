@@ -148,6 +148,7 @@ class EventView:
     ical_uid: str = ""
     change_key: str = ""
     app_ref: str | None = None  # our marker when the service created the event
+    time_zone: str = ""  # the IANA zone the event was created in ("" when unknown)
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ class Change:
     # the window, after this page. Occurrences kept from before and missing here are gone (the
     # series ended early, its rule changed, or it was deleted: then empty).
     instances: tuple[str, ...] | None = None
+    time_zone: str = ""  # the IANA zone the event was created in ("" when unknown)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from shared import recurrence
 from shared.consent.context import ConsentContext
 from shared.errors import NotFound
 from shared.providers.base import EventView
 from shared.storage.keys import encode_key
+from shared.storage.tables import Entity
 from shared.sync.appdata import AppDataStore
+from shared.sync.appevents import usable
 from shared.sync.busy import BusyStore
 from shared.sync.calendars import CalendarRef, calendars_of, client_for, person_calendar
 from shared.sync.pull_judge import APPEVENTS, EVENTINDEX, app_event_people
@@ -94,6 +97,7 @@ class Busy:
     show_as: str
     source: str  # "calendar" (kept busy interval) or "host_app" (the host app's own event)
     app_event: str | None = None
+    time_zone: str = ""  # the zone the event was created in ("" when unknown)
 
 
 @dataclass
@@ -111,11 +115,43 @@ def _app_busy(
     found: dict[str, list[Busy]] = {p: [] for p in people}
     for row in ctx.tables.query(APPEVENTS, encode_key(org), where={"status": "active"}):
         s, e = row.fields.get("start"), row.fields.get("end")
-        if not isinstance(s, datetime) or not isinstance(e, datetime) or s >= end or e <= start:
+        if not isinstance(s, datetime) or not isinstance(e, datetime):
             continue
+        zone = row.get_str("time_zone") or "UTC"
+        slots = _app_slots(row, s, e, zone, start, end)
         for person in set(app_event_people(row.fields)) & people:
-            found[person].append(Busy(s, e, "busy", "host_app", row.get_str("app_event") or None))
+            found[person] += [
+                Busy(b, f, "busy", "host_app", row.get_str("app_event") or None, zone)
+                for b, f in slots
+            ]
     return found
+
+
+def _app_slots(
+    row: Entity, first: datetime, last: datetime, zone: str, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """A host-app event's times in the window: each occurrence of a series, with the host
+    app's own changes of single occurrences applied."""
+    rule = row.get_str("recurrence")
+    if not rule:
+        return [(first, last)] if first < end and last > start else []
+    event = usable(row)
+    if event is None:
+        return []
+    changes = {o.original_start: o for o in event.content.occurrences}
+    reach = timedelta(days=31)  # a changed occurrence may have moved into the window
+    slots = []
+    for begin, finish in recurrence.occurrences(
+        rule, first, last, zone, start - reach, end + reach
+    ):
+        change = changes.get(begin)
+        if change is not None:
+            if change.start is None or change.end is None:
+                continue
+            begin, finish = change.start, change.end
+        if begin < end and finish > start:
+            slots.append((begin, finish))
+    return slots
 
 
 def merge(intervals: Sequence[Busy]) -> list[tuple[datetime, datetime]]:
@@ -150,7 +186,9 @@ def availability(
         intervals = list(own[person])
         if ref is not None:
             kept = busy.between(ref.key, start, end)
-            intervals += [Busy(i.start, i.end, i.show_as, "calendar") for i in kept]
+            intervals += [
+                Busy(i.start, i.end, i.show_as, "calendar", time_zone=i.time_zone) for i in kept
+            ]
         intervals.sort(key=lambda b: (b.start, b.end))
         status = "known" if ref is not None else "unknown"
         result.append(PersonAvailability(person, status, intervals, merge(intervals)))

@@ -27,13 +27,20 @@ class BusyInterval:
     start: datetime
     end: datetime
     show_as: str
+    time_zone: str = ""  # the zone the event was created in ("" when unknown)
 
 
 def _interval(entity: Entity) -> BusyInterval | None:
     start, end = entity.fields.get("start"), entity.fields.get("end")
     if not isinstance(start, datetime) or not isinstance(end, datetime):
         return None
-    return BusyInterval(decode_key(entity.row_key), start, end, entity.get_str("show_as", "busy"))
+    return BusyInterval(
+        decode_key(entity.row_key),
+        start,
+        end,
+        entity.get_str("show_as", "busy"),
+        entity.get_str("time_zone"),
+    )
 
 
 class BusyStore:
@@ -51,6 +58,7 @@ class BusyStore:
         show_as: str,
         round_id: str,
         series: str = "",
+        time_zone: str = "",
     ) -> None:
         """Create or replace the interval of one event or occurrence (idempotent)."""
         fields: dict[str, str | int | float | bool | datetime | None] = {
@@ -61,6 +69,8 @@ class BusyStore:
         }
         if series:
             fields["series"] = series
+        if time_zone:
+            fields["time_zone"] = time_zone
         self._tables.upsert(BUSY, Entity(calendar, encode_key(event_id), fields))
 
     def sweep_series(self, calendar: str, series: str, keep: Iterable[str]) -> int:

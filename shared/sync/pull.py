@@ -251,6 +251,7 @@ def _apply(
         change.show_as,
         state.round,
         series=change.series_id,
+        time_zone=change.time_zone,
     )
     report.busy_upserts += 1
 

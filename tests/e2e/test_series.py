@@ -14,20 +14,47 @@ from shared.http.flows import consent_context
 from shared.sync.calendars import client_for, person_calendar
 from tests.e2e.conftest import Stack
 from tests.e2e.sync_support import (
+    ADMIN,
     HOST_APP,
     SERVICE,
     connect_google,
-    connected_google_user,
-    connected_microsoft_user,
+    connect_microsoft,
     google_workspace,
+    microsoft_workspace,
     new_person_id,
     outcomes,
     put_event,
 )
-from tests.e2e.test_calendar_reads import pull
 from tests.e2e.test_pull import feed
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def outlook_person(stack: Stack, org: str) -> tuple[str, str, str]:
+    """(integration id, mailbox, person id) of a connected Outlook user."""
+    workspace = microsoft_workspace(stack, org)
+    email, person = workspace.tenant.users[0], new_person_id()
+    connect_microsoft(stack, org, person, email)
+    return workspace.integration, email, person
+
+
+def google_person(stack: Stack, org: str) -> tuple[str, str, str]:
+    workspace = google_workspace(stack, org)
+    email, person = workspace.domain.users[0], new_person_id()
+    connect_google(stack, org, person, email)
+    return workspace.integration, email, person
+
+
+def sync(stack: Stack, org: str, integration: str) -> None:
+    """The admin's on-demand sync, run by the worker (never beside it: one worker per
+    calendar), then wait until every queued run is done."""
+    response = stack.call(
+        "POST", f"orgs/{org}/integrations/{integration}/sync", org=org, sub="ada", roles=ADMIN
+    )
+    assert response.status_code == 202, response.text
+    stack.host.wait_until_idle()
+
+
 ATHENS = ZoneInfo("Europe/Athens")
 
 
@@ -57,7 +84,7 @@ def _put_series(stack: Stack, org: str, person: str, start: datetime) -> None:
 def test_a_weekly_series_appears_once_in_outlook_as_a_series_in_its_zone(
     stack: Stack, org: str
 ) -> None:
-    _tenant, email, person = connected_microsoft_user(stack, org)
+    integration, email, person = outlook_person(stack, org)
     _put_series(stack, org, person, next_monday_0900())
     (master,) = stack.sim.graph.events(email)
     assert master["type"] == "seriesMaster"
@@ -65,15 +92,54 @@ def test_a_weekly_series_appears_once_in_outlook_as_a_series_in_its_zone(
     assert master["recurrence"]["range"]["type"] == "numbered"
     assert master["recurrence"]["range"]["numberOfOccurrences"] == 10
     assert master["recurrence"]["range"]["recurrenceTimeZone"] == "Europe/Amsterdam"
-    # Our series' occurrences are the host app's own event, never busy time.
-    report = pull(stack, org, person)
-    assert report.complete and report.busy_upserts == 0 and report.ours >= 10
+    # Our series' occurrences are the host app's own event, never busy time: availability
+    # lists each occurrence once, as the host app's, in UTC with its zone.
+    sync(stack, org, integration)
+    start = next_monday_0900()
+    answer = stack.call(
+        "GET",
+        f"orgs/{org}/availability",
+        org=org,
+        sub=HOST_APP,
+        roles=SERVICE,
+        params={
+            "people": person,
+            "start": (start - timedelta(hours=1)).isoformat(),
+            "end": (start + timedelta(days=15)).isoformat(),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    busy = answer.json()["people"][0]["busy"]
+    assert [(b["source"], b["time_zone"]) for b in busy] == [("host_app", "Europe/Amsterdam")] * 3
+    assert [datetime.fromisoformat(b["start"]) for b in busy] == [
+        start + timedelta(days=7 * n) for n in range(3)
+    ]
+    assert all(datetime.fromisoformat(b["start"]).utcoffset() == timedelta(0) for b in busy)
+    # The live agenda: UTC times with the zone the event was created in.
+    listed = stack.call(
+        "GET",
+        f"orgs/{org}/me/events",
+        org=org,
+        sub=person,
+        params={
+            "start": (start - timedelta(hours=1)).isoformat(),
+            "end": (start + timedelta(days=8)).isoformat(),
+        },
+    )
+    assert listed.status_code == 200, listed.text
+    items = listed.json()["items"]
+    assert [i["time_zone"] for i in items] == ["Europe/Amsterdam"] * 2
+    assert [datetime.fromisoformat(i["start"]) for i in items] == [
+        start,
+        start + timedelta(days=7),
+    ]
+    assert all(datetime.fromisoformat(i["start"]).utcoffset() == timedelta(0) for i in items)
 
 
 def test_a_weekly_series_appears_once_in_google_as_a_series_in_its_zone(
     stack: Stack, org: str
 ) -> None:
-    _domain, email, person = connected_google_user(stack, org)
+    integration, email, person = google_person(stack, org)
     start = next_monday_0900()
     _put_series(stack, org, person, start)
     (series,) = [e for e in stack.sim.google.events(email) if e.get("status") != "cancelled"]
@@ -82,8 +148,8 @@ def test_a_weekly_series_appears_once_in_google_as_a_series_in_its_zone(
         "dateTime": start.replace(tzinfo=None).isoformat(),
         "timeZone": "Europe/Amsterdam",
     }
-    report = pull(stack, org, person)
-    assert report.complete and report.busy_upserts == 0 and report.ours >= 10
+    sync(stack, org, integration)
+    assert _calendar_busy(stack, org, person, start) == []
 
 
 def test_rules_and_zones_the_calendars_cannot_take_are_refused_naming_the_field(
@@ -109,9 +175,7 @@ def test_rules_and_zones_the_calendars_cannot_take_are_refused_naming_the_field(
 def test_an_all_day_event_in_a_utc_plus_2_calendar_blocks_exactly_that_local_day(
     stack: Stack, org: str
 ) -> None:
-    workspace = google_workspace(stack, org)
-    email, person = workspace.domain.users[0], new_person_id()
-    connect_google(stack, org, person, email)
+    integration, email, person = google_person(stack, org)
     stack.sim.google.set_time_zone(email, "Europe/Athens")
     day = datetime.now(ATHENS).date() + timedelta(days=2)
     stack.sim.google.create_event(
@@ -122,7 +186,7 @@ def test_an_all_day_event_in_a_utc_plus_2_calendar_blocks_exactly_that_local_day
             "end": {"date": (day + timedelta(days=1)).isoformat()},
         },
     )
-    assert pull(stack, org, person).complete
+    sync(stack, org, integration)
     midnight = datetime(day.year, day.month, day.day, tzinfo=ATHENS)
     answer = stack.call(
         "GET",
@@ -144,6 +208,24 @@ def test_an_all_day_event_in_a_utc_plus_2_calendar_blocks_exactly_that_local_day
     ]
     assert busy == [(midnight.astimezone(UTC), (midnight + timedelta(days=1)).astimezone(UTC))]
     assert busy[0][0].hour == 22  # 00:00 in Athens (UTC+2 in winter) is 22:00 UTC the day before
+    assert known["busy"][0]["time_zone"] == "Europe/Athens"
+
+
+def _calendar_busy(stack: Stack, org: str, person: str, start: datetime) -> list[Any]:
+    answer = stack.call(
+        "GET",
+        f"orgs/{org}/availability",
+        org=org,
+        sub=HOST_APP,
+        roles=SERVICE,
+        params={
+            "people": person,
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=30)).isoformat(),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return [b for b in answer.json()["people"][0]["busy"] if b["source"] == "calendar"]
 
 
 def _occurrences(stack: Stack, org: str, person: str, start: datetime) -> list[Any]:
@@ -157,15 +239,15 @@ def _occurrences(stack: Stack, org: str, person: str, start: datetime) -> list[A
 def test_a_person_moving_one_occurrence_in_outlook_is_reported_once_naming_it(
     stack: Stack, org: str
 ) -> None:
-    _tenant, email, person = connected_microsoft_user(stack, org)
+    integration, email, person = outlook_person(stack, org)
     start = next_monday_0900()
     _put_series(stack, org, person, start)
-    pull(stack, org, person)
+    sync(stack, org, integration)
     second = _occurrences(stack, org, person, start)[1]
     moved_to = second.start + timedelta(hours=5)
     stack.sim.graph.move_event(email, second.id, moved_to, moved_to + timedelta(hours=2))
-    for _ in range(2):  # a second pull (a replay, a later round) reports nothing new
-        pull(stack, org, person)
+    for _ in range(2):  # a second sync (a replay, a later round) reports nothing new
+        sync(stack, org, integration)
     moves = [n for n in feed(stack, org) if n["kind"] == "event_moved"]
     assert len(moves) == 1, moves
     data = moves[0]["data"]
@@ -177,14 +259,14 @@ def test_a_person_moving_one_occurrence_in_outlook_is_reported_once_naming_it(
 def test_a_person_deleting_one_occurrence_in_google_is_reported_once_naming_it(
     stack: Stack, org: str
 ) -> None:
-    _domain, email, person = connected_google_user(stack, org)
+    integration, email, person = google_person(stack, org)
     start = next_monday_0900()
     _put_series(stack, org, person, start)
-    pull(stack, org, person)
+    sync(stack, org, integration)
     third = _occurrences(stack, org, person, start)[2]
     stack.sim.google.delete_event(email, third.id)
     for _ in range(2):
-        pull(stack, org, person)
+        sync(stack, org, integration)
     cancelled = [n for n in feed(stack, org) if n["kind"] == "event_cancelled"]
     assert len(cancelled) == 1, cancelled
     data = cancelled[0]["data"]
@@ -195,7 +277,7 @@ def test_a_person_deleting_one_occurrence_in_google_is_reported_once_naming_it(
 
 
 def _host_app_edits_one_occurrence_and_cancels_another(
-    stack: Stack, org: str, person: str
+    stack: Stack, org: str, integration: str, person: str
 ) -> list[Any]:
     start = next_monday_0900()
     _put_series(stack, org, person, start)
@@ -221,7 +303,7 @@ def _host_app_edits_one_occurrence_and_cancels_another(
         )
         assert response.status_code == expected, response.text
         assert outcomes(response)[person]["status"] == "synced"
-    pull(stack, org, person)
+    sync(stack, org, integration)
     assert feed(stack, org) == []  # the host app's own changes are not reported back
     return [
         o.start.astimezone(AMSTERDAM).strftime("%m-%d %H:%M")
@@ -232,8 +314,8 @@ def _host_app_edits_one_occurrence_and_cancels_another(
 def test_the_host_app_moves_and_cancels_single_occurrences_in_outlook(
     stack: Stack, org: str
 ) -> None:
-    _tenant, email, person = connected_microsoft_user(stack, org)
-    shown = _host_app_edits_one_occurrence_and_cancels_another(stack, org, person)
+    integration, email, person = outlook_person(stack, org)
+    shown = _host_app_edits_one_occurrence_and_cancels_another(stack, org, integration, person)
     start = next_monday_0900()
     assert shown == [
         start.strftime("%m-%d %H:%M"),
@@ -246,8 +328,8 @@ def test_the_host_app_moves_and_cancels_single_occurrences_in_outlook(
 def test_the_host_app_moves_and_cancels_single_occurrences_in_google(
     stack: Stack, org: str
 ) -> None:
-    _domain, email, person = connected_google_user(stack, org)
-    shown = _host_app_edits_one_occurrence_and_cancels_another(stack, org, person)
+    integration, email, person = google_person(stack, org)
+    shown = _host_app_edits_one_occurrence_and_cancels_another(stack, org, integration, person)
     start = next_monday_0900()
     assert shown == [
         start.strftime("%m-%d %H:%M"),

@@ -60,6 +60,9 @@ class AgendaEvent(BaseModel):
     start: datetime
     end: datetime
     is_all_day: bool
+    time_zone: str | None = Field(
+        default=None, description="The IANA zone the event was created in (times are UTC)"
+    )
     location: str
     organizer: str
     show_as: str
@@ -98,9 +101,10 @@ def get_my_events(request: ApiRequest) -> Agenda:
             AgendaEvent(
                 id=i.event.id,
                 subject=i.event.subject,
-                start=i.event.start,
-                end=i.event.end,
+                start=i.event.start.astimezone(UTC),
+                end=i.event.end.astimezone(UTC),
                 is_all_day=i.event.is_all_day,
+                time_zone=i.event.time_zone or None,
                 location=i.event.location,
                 organizer=i.event.organizer,
                 show_as=i.event.show_as,
@@ -164,6 +168,9 @@ class BusyItem(BaseModel):
     show_as: str
     source: str = Field(description="calendar (an external event) or host_app (its own event)")
     app_event: str | None = None
+    time_zone: str | None = Field(
+        default=None, description="The IANA zone the event was created in (times are UTC)"
+    )
 
 
 class Interval(BaseModel):
@@ -210,11 +217,12 @@ def get_availability(request: ApiRequest) -> Availability:
                 status=p.status,
                 busy=[
                     BusyItem(
-                        start=b.start,
-                        end=b.end,
+                        start=b.start.astimezone(UTC),
+                        end=b.end.astimezone(UTC),
                         show_as=b.show_as,
                         source=b.source,
                         app_event=b.app_event,
+                        time_zone=b.time_zone or None,
                     )
                     for b in p.busy
                 ],

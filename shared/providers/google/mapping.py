@@ -114,6 +114,7 @@ def to_view(event: dict[str, Any], calendar_zone: str | None = None) -> EventVie
         ical_uid=str(event.get("iCalUID", "")),
         change_key=str(event.get("etag", "")),
         app_ref=app_ref(event),
+        time_zone=str(event["start"].get("timeZone") or calendar_zone or ""),
     )
 
 
@@ -159,6 +160,7 @@ def to_change(event: dict[str, Any], calendar_zone: str | None = None) -> Change
         ),
         series_id=series,
         original_start=original,
+        time_zone=str(event["start"].get("timeZone") or calendar_zone or ""),
     )
 
 

@@ -70,6 +70,14 @@ def event_zone(raw: dict[str, Any]) -> str:
     return "UTC"
 
 
+def zone_name(raw: dict[str, Any]) -> str:
+    """The IANA name of the zone the event was created in, "" when Graph names none we know."""
+    try:
+        return timezones.iana_name(event_zone(raw))
+    except timezones.UnknownTimeZone:
+        return ""
+
+
 def span(raw: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
     """Start and end of a Graph event as aware UTC datetimes.
 
@@ -160,6 +168,7 @@ def event_view(raw: dict[str, Any]) -> EventView:
         ical_uid=str(raw.get("iCalUId") or ""),
         change_key=str(raw.get("changeKey") or ""),
         app_ref=app_ref(raw),
+        time_zone=zone_name(raw),
     )
 
 
@@ -181,6 +190,7 @@ def change(raw: dict[str, Any]) -> Change:
             for a in (attendee(x) for x in raw.get("attendees") or ())
         ),
         series_id=str(raw.get("seriesMasterId") or ""),
+        time_zone=zone_name(raw),
         original_start=parse_iso(raw["originalStart"]) if raw.get("originalStart") else None,
     )
 
