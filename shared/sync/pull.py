@@ -130,6 +130,7 @@ def pull_calendar(
         _begin_full(state, start, end)
     owner = owner if owner is not None else owner_email(sctx, ref)
     state.last_sync_at = now
+    listed: set[str] = set()  # ids on this invocation's pages of a full listing
     try:
         while True:
             window_start, window_end = state.window_start or start, state.window_end or end
@@ -150,12 +151,15 @@ def pull_calendar(
             index = _our_ids(sctx, ref) if page.changes else set()
             for change in page.changes:
                 _apply(sctx, ref, client, change, state, index, owner, report, busy)
+                if state.full:
+                    listed.update(i for i in (change.id, change.series_id) if i)
             report.pages += 1
             report.changes += len(page.changes)
             state.cursor, state.complete = page.cursor, page.complete
             if page.complete:
                 if state.full:
                     report.busy_removals += busy.sweep(ref.key, state.round)
+                    _judge_unlisted(sctx, ref, client, listed, owner, report)
                     state.full = False
                 state.last_success_at, state.last_error = now, None
                 cursors.save(state)
@@ -169,6 +173,31 @@ def pull_calendar(
     except ProviderError as exc:
         _record_error(cursors, ref.key, exc.code)
         raise
+
+
+def _judge_unlisted(
+    sctx: SyncContext,
+    ref: CalendarRef,
+    client: CalendarClient,
+    listed: set[str],
+    owner: str,
+    report: PullReport,
+) -> None:
+    """At the end of a full listing, judge each of our events it did not list, as it is now.
+
+    A full listing (Graph's initial ``calendarView/delta`` round, Google's ``events.list``
+    without a sync token and without ``showDeleted``) lists the events that exist: a deletion
+    the person made after the last incremental page (the window moved, the cursor expired) is
+    on no page, and no later incremental page reports it either. Our events it did not list are
+    read one by one: deleted ones are judged as removed (reported once and respected), others
+    (outside the window, or created by a push while the listing ran) as they are. Ids listed
+    in an earlier invocation of the same round are read again too: harmless, as is every
+    replayed judgement.
+    """
+    for event_id in sorted(_our_ids(sctx, ref) - listed):
+        report.ours += 1
+        if not _apply_ours(sctx, ref, client, Change(id=event_id, removed=True), owner, report):
+            report.echoes += 1
 
 
 def _our_ids(sctx: SyncContext, ref: CalendarRef) -> set[str]:

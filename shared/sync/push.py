@@ -173,8 +173,10 @@ class _Executor:
                 fresh = self.refs.get(event.org, event.id, ref.person)
                 latest = self.events.get(event.org, event.id)
                 if (fresh.etag if fresh else None) != (mapping.etag if mapping else None):
+                    self._abandon_create(client(), event, ref, mapping, written.id)
                     raise ConcurrencyConflict("the mapping was recorded meanwhile")
                 if latest is None or latest.version != event.version:
+                    self._abandon_create(client(), event, ref, mapping, written.id)
                     raise ConcurrencyConflict("a newer version arrived meanwhile")
                 written = client().update_event(
                     written.id, draft, if_match=written.change_key or None
@@ -193,7 +195,7 @@ class _Executor:
                     )
                 )  # fmt: skip
             except (AlreadyExists, ConcurrencyConflict):
-                self._drop_unrecorded(client(), event, ref, written.id)
+                self._abandon_create(client(), event, ref, mapping, written.id)
                 raise
             if mapping is not None and mapping.provider_event_id not in ("", written.id):
                 self.index.delete(mapping.calendar, mapping.provider_event_id)
@@ -216,12 +218,6 @@ class _Executor:
                     raise ConcurrencyConflict("the mapping changed since the plan") from None
                 if latest is None or latest.version != event.version:
                     raise ConcurrencyConflict("a newer version arrived meanwhile") from None
-                if mapping.state is RefState.DELETING:
-                    # Our own delete landed though its answer was lost: nothing of ours is
-                    # there, so record that and plan again (a create with the next key).
-                    self._tombstone(mapping, event, mapping.generation, now)
-                    self.index.delete(mapping.calendar, action.provider_event_id)
-                    raise NotFound("our earlier delete had landed; plan again") from None
                 # The person deleted it: respected until the host app changes the event again.
                 # Tell the host app (the pull path, if it sees the removal too, sends the
                 # same notification key, so the host app hears it once).
@@ -234,8 +230,6 @@ class _Executor:
                 )  # fmt: skip
                 return marker, "", True
             answer = mapping.room_response if slot == mapping.slot and slot else "pending"
-            # Active again if it was ``deleting``: our delete never reached the provider, the
-            # event is there with this version, and the pull must judge the person's changes.
             self.refs.save(
                 replace(
                     mapping, state=RefState.ACTIVE, change_key=written.change_key,
@@ -251,31 +245,66 @@ class _Executor:
             client().delete_event(action.provider_event_id)  # already gone counts as done
             self._tombstone(mapping, event, mapping.generation, now)
             self.index.delete(mapping.calendar, action.provider_event_id)
+            if event.wants(ref.person):
+                # A delete finished before the person was assigned again (see the planner):
+                # the marker's work is not done; the next plan creates with the next key.
+                raise NotFound("an unfinished delete was finished; plan again")
             return marker, "", False
         if kind is ActionKind.RECLAIM:
             # No attendees: if the earlier attempt never landed, nobody is invited to the
             # short-lived event; if it did, deleting it cancels the invitations it sent.
             draft, _ = self._draft(ref, event, action.key, attendees=False)
             orphan = client().create_event(draft)
-            client().delete_event(orphan.id)
-            self.index.delete(ref.key, orphan.id)  # written if the earlier attempt got that far
+            # The key may answer another writer too: a push of a newer version that wants the
+            # event again (the host app assigned the person back) creates with the same key
+            # and records the very event we were answered. The row claims the event as ours
+            # and being deleted before the delete is sent, with the plan's ETag: if that
+            # writer recorded it first, the claim fails and the event stays (we plan again);
+            # if the claim wins, that writer's record fails and it plans again from ours. As
+            # for any delete, the intent first: if the answer is lost, the row says the
+            # delete was ours, and the pull does not take the removal for the person's.
+            self.index.put(IndexEntry(ref.key, orphan.id, event.org, event.id, ref.person))
             base = mapping or EventRef(
                 event.org, event.id, ref.person, ref.key, ref.provider, RefState.DELETED, 0
             )
-            self._tombstone(replace(base, calendar=ref.key), event, action.generation, now)
+            claim = replace(
+                base, calendar=ref.key, state=RefState.DELETING, pushed_version=event.version,
+                generation=action.generation, provider_event_id=orphan.id,
+                change_key=orphan.change_key, ical_uid=orphan.ical_uid, room_response="",
+                person_response="", slot="", updated_at=now,
+            )  # fmt: skip
+            try:
+                claim = self.refs.save(claim)
+            except (AlreadyExists, ConcurrencyConflict):
+                self._abandon_create(client(), event, ref, mapping, orphan.id)
+                raise
+            client().delete_event(orphan.id)  # already gone counts as done
+            self._tombstone(claim, event, action.generation, now)
+            self.index.delete(ref.key, orphan.id)
             return marker, "", False
         live = mapping is not None and mapping.live and mapping.calendar == ref.key
         return marker, mapping.provider_event_id if live and mapping else "", False
 
-    def _drop_unrecorded(
-        self, client: CalendarClient, event: AppEvent, ref: CalendarRef, written_id: str
+    def _abandon_create(
+        self,
+        client: CalendarClient,
+        event: AppEvent,
+        ref: CalendarRef,
+        planned: EventRef | None,
+        written_id: str,
     ) -> None:
-        """Our create landed but another writer recorded the mapping meanwhile. Unless that
-        writer recorded this very event (the same key answered the same event), nothing
-        records it: e.g. the host app cancelled while the create was in flight and its reclaim
-        deleted what the key had created before ours landed (Graph then answers a repeated
-        ``transactionId`` with a new event). No later plan would know of it: delete it now."""
+        """Our create (or a reclaim's) landed but we do not record it: another writer changed
+        the mapping or the host app's version meanwhile. While the mapping is still the one we
+        planned from, the next plan uses the same key, which answers this very event (a
+        refresh or a reclaim takes it): it stays. Once another writer changed the mapping,
+        unless it recorded this very event, nothing records it: e.g. the host app unassigned
+        the person while the create was in flight and the reclaim deleted what the key had
+        created before ours landed (Graph then answers a repeated ``transactionId`` with a new
+        event), and the next plan uses the next generation's key. No later plan would know of
+        it: delete it now."""
         current = self.refs.get(event.org, event.id, ref.person)
+        if (current.etag if current else None) == (planned.etag if planned else None):
+            return
         if current is not None and current.live and current.provider_event_id == written_id:
             return
         log.info("a create raced another writer of its mapping; its event is deleted")

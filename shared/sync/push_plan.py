@@ -23,7 +23,9 @@ Rules the planner encodes (each tested in tests/unit/test_push_planner.py):
   that moment. The event is created again (next generation, a fresh key, since Graph or Google
   may still remember the old one) only for a later host-app version: the host app changed the
   event after the deletion was seen.
-* **Deletes**: "already gone" at the provider counts as done.
+* **Deletes**: "already gone" at the provider counts as done. A row whose delete intent is
+  recorded (``deleting``) is deleted before anything else, even when the event is wanted again
+  (then created with the next key): another writer may be sending that delete right now.
 """
 
 from __future__ import annotations
@@ -84,9 +86,13 @@ def idempotency_key(org: str, app_event: str, person: str, generation: int = 0) 
 def plan(desired: Desired, mapping: EventRef | None, attempt: Attempt | None = None) -> Action:
     """The one action that moves this person's calendar towards ``desired``. Pure."""
     if mapping is not None and mapping.live and mapping.calendar == desired.calendar:
-        if not desired.wanted:
+        if not desired.wanted or mapping.state is RefState.DELETING:
+            # A delete, once its intent is recorded, is finished before anything else: the
+            # writer that recorded it (no lease on the real-time path) may still be sending it.
+            # Writing the event again in place would race that delete (the row would say
+            # active over an event it then deletes). Wanted again: created anew afterwards.
             return Action(ActionKind.DELETE, provider_event_id=mapping.provider_event_id)
-        if desired.version > mapping.pushed_version or mapping.state is RefState.DELETING:
+        if desired.version > mapping.pushed_version:
             return Action(
                 ActionKind.UPDATE,
                 provider_event_id=mapping.provider_event_id,

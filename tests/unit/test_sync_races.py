@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ProviderUnavailable
+from shared.clock import ManualClock
+from shared.errors import ProviderUnavailable, Throttled
 from shared.notifications.outbox import Outbox
 from shared.providers.base import (
     CalendarClient,
@@ -37,7 +38,8 @@ from tests.unit.test_push_planner import EVENT, ORG, T0, Dedupe, Scenario, email
 
 class Interleaved:
     """A ``CalendarClient`` that runs a hook once, right after the provider answered
-    ``get_event`` / right before ``create_event``, ``update_event`` or ``changes`` reaches it."""
+    ``get_event`` / right before ``create_event``, ``update_event``, ``delete_event`` or
+    ``changes`` reaches it."""
 
     def __init__(self, inner: CalendarClient) -> None:
         self.inner = inner
@@ -45,6 +47,7 @@ class Interleaved:
         self.on_create: Callable[[], None] | None = None
         self.on_update: Callable[[], None] | None = None
         self.on_changes: Callable[[], None] | None = None
+        self.on_delete: Callable[[], None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -69,6 +72,12 @@ class Interleaved:
         if hook is not None:
             hook()
         return self.inner.update_event(event_id, draft, if_match=if_match)
+
+    def delete_event(self, event_id: str) -> None:
+        hook, self.on_delete = self.on_delete, None
+        if hook is not None:
+            hook()
+        self.inner.delete_event(event_id)
 
     def changes(
         self, cursor: str | None, window_start: datetime, window_end: datetime, page_size: int = 100
@@ -367,3 +376,125 @@ def test_a_repeated_create_does_not_undo_a_move_made_after_another_push_recorded
     mapping = scenario.refs.get(ORG, EVENT, ana)
     assert mapping is not None and mapping.state is RefState.ACTIVE
     assert scenario.queue.markers(ref.key) == []
+
+
+def test_a_create_repeated_after_the_host_app_unassigned_and_reclaimed_leaves_no_orphan(
+    tmp_path: Path,
+) -> None:
+    """The state machine's orphan: a create with a pending key (its first attempt was
+    throttled) is in flight when the host app unassigns Ana and the real-time push reclaims
+    the key. The repeated create lands after that and Graph answers a new event; its refresh
+    finds the row changed and must not leave that event behind unrecorded."""
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana, "ben"})
+    scenario.backend.fail_next(email(ana), "throttle")
+    with pytest.raises(Throttled):
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    worker_client = Interleaved(scenario.clients[ana])
+
+    def host_app_unassigns_ana() -> None:
+        _put(scenario, 0, {"ben"})
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])  # real time: reclaims
+
+    worker_client.on_create = host_app_unassigns_ana
+    push_calendar(scenario.sctx, ref, worker_client)  # type: ignore[arg-type]
+
+    assert scenario.live(ana) == [], "an event nobody records stayed in Ana's calendar"
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and not mapping.live
+    assert scenario.queue.markers(ref.key) == []
+
+
+@pytest.mark.parametrize("mode", ["graph", "google"])
+def test_a_reclaim_meeting_a_create_of_the_same_key_does_not_delete_the_recorded_event(
+    mode: Dedupe, tmp_path: Path
+) -> None:
+    """The state machine's row pointing at nothing: Ana's create attempt is pending when the
+    host app unassigns her, so the worker reclaims the key; just before its create reaches the
+    provider the host app assigns her again and the real-time push creates with the same key
+    and records the event. The reclaim is answered that very event: it must not delete it."""
+    scenario = Scenario(mode, tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana, "ben"})
+    scenario.backend.fail_next(email(ana), "throttle")
+    with pytest.raises(Throttled):
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    _put(scenario, 0, {"ben"})  # unassigned: the pending key is to be reclaimed
+    worker_client = Interleaved(scenario.clients[ana])
+
+    def host_app_assigns_ana_again() -> None:
+        _put(scenario, 2, {ana, "ben"})
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])  # real time: creates
+
+    worker_client.on_create = host_app_assigns_ana_again
+    push_calendar(scenario.sctx, ref, worker_client)  # type: ignore[arg-type]
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])  # the next cycle
+
+    (ours,) = scenario.live(ana)
+    assert ours.start == T0 + timedelta(hours=2)
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and mapping.state is RefState.ACTIVE
+    assert mapping.provider_event_id == ours.id, "the row points at a deleted event"
+    assert scenario.queue.markers(ref.key) == []
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    assert _feed(scenario) == []  # Ana deleted nothing
+
+
+@pytest.mark.parametrize("mode", ["graph", "google"])
+def test_a_person_assigned_again_while_our_delete_is_in_flight_keeps_the_event(
+    mode: Dedupe, tmp_path: Path
+) -> None:
+    """The worker's delete is recorded (``deleting``) and on its way when the host app assigns
+    Ana again and pushes in real time. Writing the event in place would be undone by the delete
+    landing after it (the row active over a deleted event, then reported as Ana's deletion):
+    the recorded delete is finished first and the event created anew."""
+    scenario = Scenario(mode, tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana, "ben"})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    _put(scenario, 0, {"ben"})
+    worker_client = Interleaved(scenario.clients[ana])
+
+    def host_app_assigns_ana_again() -> None:
+        _put(scenario, 1, {ana, "ben"})
+        push_calendar(scenario.sctx, ref, scenario.clients[ana])
+
+    worker_client.on_delete = host_app_assigns_ana_again
+    push_calendar(scenario.sctx, ref, worker_client)  # type: ignore[arg-type]
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])  # the next cycle
+
+    (ours,) = scenario.live(ana)
+    assert ours.start == T0 + timedelta(hours=1)
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and mapping.state is RefState.ACTIVE
+    assert mapping.provider_event_id == ours.id, "the row points at a deleted event"
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    assert _feed(scenario) == []  # Ana deleted nothing
+
+
+def test_a_deletion_made_just_before_a_new_full_listing_is_reported(tmp_path: Path) -> None:
+    """The state machine's unreported deletion: Ana deletes our event after the last
+    incremental pull, and the next pull starts a new full listing (the window moved on by a
+    day; an expired cursor does the same). A full listing lists what exists, so no page
+    carries the removal: the event is still ours to judge."""
+    scenario = Scenario("graph", tmp_path)
+    ana, ref = "ana", scenario.refs_of["ana"]
+    _put(scenario, 0, {ana})
+    push_calendar(scenario.sctx, ref, scenario.clients[ana])
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+    (ours,) = scenario.live(ana)
+    scenario.backend.person_deletes(email(ana), ours.id)
+    clock = scenario.sctx.consent.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(days=1))
+
+    report = pull_calendar(scenario.sctx, ref, scenario.clients[ana])
+
+    assert report.complete
+    mapping = scenario.refs.get(ORG, EVENT, ana)
+    assert mapping is not None and mapping.state is RefState.GONE
+    assert _feed(scenario) == ["event_cancelled"]
+    pull_calendar(scenario.sctx, ref, scenario.clients[ana])  # said once
+    assert _feed(scenario) == ["event_cancelled"]
