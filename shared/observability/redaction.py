@@ -20,6 +20,14 @@ _SENSITIVE_KEYS = (
     "|clientstate|client_state|api[-_]?key|private_key"
 )
 
+# Names that hold a credential whatever they are prefixed or suffixed with (``signing_secret``,
+# ``webhookSecret``, ``channel_token``, ``private_key_id``...). ``code`` and ``sig`` stay exact
+# names above: as parts they would hide error codes and signatures' algorithm names.
+_SENSITIVE_PARTS = "secret|token|password|passwd|assertion|private_?key|api_?key|clientstate"
+_SENSITIVE_NAME = (
+    r"(?:" + _SENSITIVE_KEYS + r"|[A-Za-z0-9_-]*(?:" + _SENSITIVE_PARTS + r")[A-Za-z0-9_-]*)"
+)
+
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # PEM blocks (service-account keys).
     (
@@ -33,13 +41,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # JSON / dict members: "refresh_token": "..." or 'code': '...'.
     (
         re.compile(
-            r"""(?i)(["'](?:""" + _SENSITIVE_KEYS + r""")["']\s*:\s*)(["'])(?:(?!\2).)*\2"""
+            r"""(?i)(["']""" + _SENSITIVE_NAME + r"""["']\s*:\s*)(["'])(?:(?!\2).)*\2"""
         ),
         r"\1\2" + REDACTED + r"\2",
     ),
     # key=value in query strings, form bodies and connection strings.
     (
-        re.compile(r"(?i)(?<![A-Za-z0-9_])(" + _SENSITIVE_KEYS + r")=([^&\s;,'\"]+)"),
+        re.compile(r"(?i)(?<![A-Za-z0-9_])(" + _SENSITIVE_NAME + r")=([^&\s;,'\"]+)"),
         r"\1=" + REDACTED,
     ),
     # "Authorization: xyz" header lines that are not bearer/basic.

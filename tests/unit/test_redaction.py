@@ -30,6 +30,11 @@ SECRETS = [
         f"DefaultEndpointsProtocol=http;AccountName=dev;AccountKey={SECRETS[4]};",
         f"headers {{'authorization': 'Bearer {SECRETS[0]}'}}",
         f"id_token={SECRETS[0]}",
+        # Names that only contain a credential word: a webhook's signing secret, a channel token.
+        f'settings {{"signing_secret": "{SECRETS[3]}", "url": "https://example.com/hook"}}',
+        f"{{'webhookSecret': '{SECRETS[3]}'}}",
+        f"channel_token={SECRETS[2]}&resource=abc",
+        f'key file {{"private_key_id": "{SECRETS[4]}"}}',
     ],
 )
 def test_credentials_are_redacted_from_text(line: str) -> None:
@@ -41,6 +46,11 @@ def test_credentials_are_redacted_from_text(line: str) -> None:
 def test_ordinary_text_is_left_alone() -> None:
     line = "synced 12 events for calendar 42 in 0.3 s (state=ok, delta=3)"
     assert redact(line) == line
+
+
+def test_error_codes_and_names_beside_credentials_are_kept() -> None:
+    line = '{"error_code": "AADSTS7000215", "code": "invalid_client"}'
+    assert "AADSTS7000215" in redact(line)
 
 
 def test_records_from_any_logger_are_redacted_with_their_correlation_id() -> None:
