@@ -24,6 +24,11 @@ explicit knobs for what the environment does and the contract cannot pin down:
   arrives: ``ProviderUnavailable``), ``"ok"``.
 * :meth:`~MemoryCalendarBackend.set_throttling`: every call throttled until cleared.
 
+Series (``EventDraft.recurrence``) are expanded by :meth:`MemoryCalendarClient.events_between`
+with python-dateutil, exceptions and cancelled occurrences applied; change pages report the
+series as one event (the engine's handling of expanded occurrences is tested against the
+simulator).
+
 Thread-safe: one lock guards the whole store.
 """
 
