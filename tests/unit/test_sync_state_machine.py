@@ -371,7 +371,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.tables.faults.before("write", table, act)
 
     @rule(
-        call=st.sampled_from(["create", "update", "get"]),
+        call=st.sampled_from(["create", "update", "delete", "get"]),
         p=st.sampled_from(PEOPLE),
         party=st.sampled_from(["realtime", "worker", "host"]),
         event=st.sampled_from(EVENTS),
@@ -380,9 +380,10 @@ class SyncMachine(RuleBasedStateMachine):
     def interleave_at_provider(
         self, call: str, p: str, party: str, event: str, people: set[str]
     ) -> None:
-        """In the next run on the person's calendar, just before its create or update reaches
-        the provider (or just after a read was answered), another party acts: a real-time
-        push, a worker run, or the host app changing an event (and pushing it in real time)."""
+        """In the next run on the person's calendar, just before its create, update or delete
+        reaches the provider (or just after a read was answered), another party acts: a
+        real-time push, a worker run, or the host app changing an event (and pushing it in real
+        time)."""
 
         def act() -> None:
             if party == "host":
