@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.clock import Clock
-from shared.errors import Conflict
+from shared.errors import ConcurrencyConflict, Conflict
 from shared.integrations.model import (
     CONSENT_RETENTION,
     HistoryEntry,
@@ -117,20 +117,31 @@ class IntegrationLifecycle:
         """A service integration's setup check ended: passed makes it Active (``enabled``),
         failed makes it Inactive (``test_failed``) until a check passes again. Service
         integrations have no consent to keep, so they never go through ``disabled`` and its
-        5-day retention; several may be active beside a workspace integration."""
+        5-day retention; several may be active beside a workspace integration.
+
+        A sync run that meets a refused credential saves the row too (it makes the integration
+        Inactive): on a conflict the row is read again and this check's verdict applied to it,
+        the check that just ended being the newest word on the credential it ran with."""
         now = self._clock.now()
-        was = integration.status
-        if passed:
-            integration.test_passed_at = now
-            integration.tenant = tenant or integration.tenant
-            integration.status = Status.ENABLED
-            if was is not Status.ENABLED:
-                integration.enabled_at = now
-                integration.enabled_by = actor
-        else:
-            integration.status = Status.TEST_FAILED
-        integration.updated_at = now
-        self._repo.save(integration)
+        for attempt in range(5):
+            was = integration.status
+            if passed:
+                integration.test_passed_at = now
+                integration.tenant = tenant or integration.tenant
+                integration.status = Status.ENABLED
+                if was is not Status.ENABLED:
+                    integration.enabled_at = now
+                    integration.enabled_by = actor
+            else:
+                integration.status = Status.TEST_FAILED
+            integration.updated_at = now
+            try:
+                self._repo.save(integration)
+                break
+            except ConcurrencyConflict:
+                if attempt == 4:
+                    raise
+                integration = self._repo.get(integration.org, integration.id)
         outcome = "check_passed" if passed else "check_failed"
         self._repo.record(integration, HistoryEntry(now, actor, outcome, tenant or ""))
         if passed and was is not Status.ENABLED:

@@ -39,7 +39,7 @@ from shared.secrets.memory_store import MemorySecretStore
 from shared.settings import load_settings
 from shared.storage.memory_queues import MemoryQueueSender
 from shared.storage.memory_tables import MemoryTableStore
-from shared.sync import batches, webhooks
+from shared.sync import batches, requests, webhooks
 from shared.sync.appevents import AppEvents, EventContent
 from shared.sync.busy import BusyStore
 from shared.sync.context import SYNC_QUEUE, SyncContext
@@ -471,3 +471,19 @@ def test_a_forged_client_state_is_refused_even_for_a_subscription_known_in_memor
 
     assert (forged.accepted, forged.ignored, forged.enqueued) == (0, 2, 0)
     assert world.messages() == []
+
+
+def test_a_notification_for_an_erased_calendar_leaves_no_marker_behind(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    # A change notification verified from memory while the calendar's integration was being
+    # erased: the queue trigger inserts the marker and its one message.
+    gone = f"{uuid.uuid4().hex}:person-gone"
+    assert webhooks.request(world.sctx, ORG, gone, "graph")
+    assert requests.pending(world.consent.tables, gone) is not None
+
+    world.clock.advance(timedelta(seconds=webhooks.COALESCE_SECONDS))
+    messages = world.messages()
+    assert len(messages) == 1
+    assert run_message(world.sctx, messages[0]) == "dropped"
+
+    assert requests.pending(world.consent.tables, gone) is None

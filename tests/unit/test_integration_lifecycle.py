@@ -124,3 +124,25 @@ def test_organisations_do_not_see_each_others_integrations(world: World) -> None
     ours = world.passed(Provider.MICROSOFT, org="contoso")
     world.passed(Provider.MICROSOFT, org="fabrikam")
     assert [i.id for i in world.repo.for_org("contoso")] == [ours.id]
+
+
+def test_a_service_check_ending_after_a_sync_made_the_integration_inactive_still_lands(
+    world: World,
+) -> None:
+    integration = world.lifecycle.create(
+        "contoso", "ada", kind=Kind.SERVICE, provider=Provider.GOOGLE
+    )
+    integration = world.lifecycle.service_check_finished(
+        integration, "ada", passed=True, tenant="example.com"
+    )
+    # The admin rotates the credential and its check starts from this row...
+    held = world.repo.get("contoso", integration.id)
+    # ...while a sync run meets the refused old credential and makes the integration Inactive.
+    world.lifecycle.service_check_finished(
+        world.repo.get("contoso", integration.id), "sync", passed=False, tenant=None
+    )
+
+    finished = world.lifecycle.service_check_finished(held, "ada", passed=True, tenant=None)
+
+    assert finished.status is Status.ENABLED
+    assert world.repo.get("contoso", integration.id).status is Status.ENABLED
