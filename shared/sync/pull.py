@@ -192,9 +192,13 @@ def _judge_unlisted(
     read one by one: deleted ones are judged as removed (reported once and respected), others
     (outside the window, or created by a push while the listing ran) as they are. Ids listed
     in an earlier invocation of the same round are read again too: harmless, as is every
-    replayed judgement.
+    replayed judgement. Rows no longer active (the person's deletion already seen, our own
+    delete under way) are not read: there is nothing of theirs to judge.
     """
     for event_id in sorted(_our_ids(sctx, ref) - listed):
+        ours = load_ours(sctx, ref, event_id)
+        if ours is None or ours.state != "active" or ours.provider_event_id not in ("", event_id):
+            continue
         report.ours += 1
         if not _apply_ours(sctx, ref, client, Change(id=event_id, removed=True), owner, report):
             report.echoes += 1
