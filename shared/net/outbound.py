@@ -26,7 +26,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -46,13 +49,38 @@ class RefusedUrl(BadRequest):
     title = "Webhook URL refused"
 
 
-def system_resolver(host: str, port: int) -> list[str]:
-    """Every address ``getaddrinfo`` gives for ``host`` (what a connection would use)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise RefusedUrl(f"the webhook host {host!r} does not resolve") from exc
-    return [str(info[4][0]) for info in infos]
+# ``getaddrinfo`` takes no timeout and can block for as long as the system resolver retries; a
+# lookup runs on a small pool and is given up after this many seconds, so neither the route that
+# sets a webhook URL nor a delivery pass waits on a hung DNS server. A lookup given up on keeps
+# its pool thread until the resolver answers; the pool's size bounds how many can be held so.
+RESOLVE_DEADLINE_SECONDS = 5.0
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns")
+Lookup = Callable[..., list[tuple[Any, ...]]]
+
+
+def resolver_with_deadline(lookup: Lookup, seconds: float) -> Resolver:
+    """A :data:`Resolver` over ``lookup`` (``getaddrinfo``'s signature) that gives up after
+    ``seconds``: a name that does not resolve in time is refused like one that does not
+    resolve."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        pending = _LOOKUPS.submit(lookup, host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = pending.result(timeout=seconds)
+        except FutureTimeout as exc:
+            raise RefusedUrl(
+                f"the webhook host {host!r} did not resolve within {seconds:g} s"
+            ) from exc
+        except (OSError, UnicodeError) as exc:
+            raise RefusedUrl(f"the webhook host {host!r} does not resolve") from exc
+        return [str(info[4][0]) for info in infos]
+
+    return resolve
+
+
+#: Every address ``getaddrinfo`` gives for ``host`` (what a connection would use), within
+#: :data:`RESOLVE_DEADLINE_SECONDS`.
+system_resolver: Resolver = resolver_with_deadline(socket.getaddrinfo, RESOLVE_DEADLINE_SECONDS)
 
 
 def _effective(ip: IPAddress) -> IPAddress:

@@ -181,3 +181,26 @@ def test_tls_is_verified_for_the_name_while_connecting_to_the_address(
                 allow_loopback=True,
                 resolve=lambda host, p: ["127.0.0.1"],
             )
+
+
+def test_a_name_whose_lookup_hangs_is_refused_after_the_deadline() -> None:
+    released = threading.Event()
+
+    def hung_lookup(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        released.wait(30)  # a DNS server that never answers
+        return []
+
+    resolve = outbound.resolver_with_deadline(hung_lookup, 0.2)
+    try:
+        with pytest.raises(RefusedUrl, match="did not resolve within"):
+            outbound.check("https://hooks.example.com/in", allow_loopback=False, resolve=resolve)
+        # When a URL is set, a name that cannot be resolved now is left to the delivery's check.
+        target = outbound.check(
+            "https://hooks.example.com/in",
+            allow_loopback=False,
+            resolve=resolve,
+            require_resolution=False,
+        )
+        assert target.addresses == ()
+    finally:
+        released.set()
