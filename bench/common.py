@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import resource
 import statistics
+from collections.abc import Sequence
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -35,3 +37,16 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
+
+
+def matching_arguments(
+    prog: str, doc: str | None, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """The options both people-matching benchmarks take: people, directory size, and the
+    shares of people missing from the directory or known there by an alias."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
+    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--directory", type=int, default=5000)
+    parser.add_argument("--missing-percent", type=float, default=5.0)
+    parser.add_argument("--alias-percent", type=float, default=10.0)
+    return parser.parse_args([] if argv is None else argv)

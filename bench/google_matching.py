@@ -17,7 +17,6 @@ process and are only indicative.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -27,6 +26,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.common import matching_arguments
 from shared.providers.google.matching import match_addresses
 from shared.providers.google.service_account import (
     DIRECTORY_USERS_SCOPE,
@@ -116,12 +116,7 @@ def run(people: int, directory: int, missing: float, aliases: float) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.google_matching", description=__doc__)
-    parser.add_argument("--people", type=int, default=1000)
-    parser.add_argument("--directory", type=int, default=5000)
-    parser.add_argument("--missing-percent", type=float, default=5.0)
-    parser.add_argument("--alias-percent", type=float, default=10.0)
-    args = parser.parse_args([] if argv is None else argv)
+    args = matching_arguments("python -m bench.google_matching", __doc__, argv)
     figures = run(args.people, args.directory, args.missing_percent, args.alias_percent)
     print(
         f"  {figures['people']} people, {figures['directory_users']} directory users: "

@@ -18,7 +18,6 @@ simulator in the same process and are only indicative.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -28,6 +27,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.common import matching_arguments
 from shared.providers.microsoft.directory import GraphDirectory
 from shared.providers.microsoft.service import MicrosoftServiceProvider
 from shared.service.model import ServiceConfig
@@ -106,12 +106,7 @@ def run(people: int, directory: int, missing: float, aliases: float) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.microsoft_matching", description=__doc__)
-    parser.add_argument("--people", type=int, default=1000)
-    parser.add_argument("--directory", type=int, default=5000)
-    parser.add_argument("--missing-percent", type=float, default=5.0)
-    parser.add_argument("--alias-percent", type=float, default=10.0)
-    args = parser.parse_args([] if argv is None else argv)
+    args = matching_arguments("python -m bench.microsoft_matching", __doc__, argv)
     figures = run(args.people, args.directory, args.missing_percent, args.alias_percent)
     print(
         f"  {figures['people']} people, {figures['directory_users']} directory users: "
